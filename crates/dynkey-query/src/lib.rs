@@ -1,0 +1,2 @@
+//! The dyndbg query language (placeholder; see issue 4).
+#![forbid(unsafe_code)]
