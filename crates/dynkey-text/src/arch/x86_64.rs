@@ -1,0 +1,203 @@
+//! x86-64 encodings (Linux).
+//!
+//! Sources: Intel SDM vol. 2 (NOP `0F 1F /0`, JMP `E9 cd`, JMP `FF /4`,
+//! MOV `B8+rd id`, MOV `REX.W B8+rd io`, MOVZX `0F B6 /r`, RET `C3`,
+//! INT3 `CC`), vol. 3 section 8.1.3 (cross-modifying code needs a serializing
+//! instruction on the executing core).
+//!
+//! Branch sites are 5 bytes and toggle between the recommended 5-byte NOP and
+//! a `jmp rel32`. Stubs are built so the part that changes is one whole
+//! aligned word:
+//!
+//! | stub | compiled-in word | patched word |
+//! |---|---|---|
+//! | link-time value | `movzx eax, byte [rip+code]; ret` (8 bytes) | `mov eax, imm32; ret; int3; int3` |
+//! | run-time value | (none) | `mov eax, imm32; ret; int3; int3` |
+//! | link-time call | `jmp [rip+code]; int3; int3` | `jmp rel32; int3 x3` |
+//! | run-time call, near | (none) | `jmp rel32; int3 x3` |
+//! | run-time call, far | (none) | the `imm64` of `movabs r11, imm64; jmp r11` |
+//!
+//! The far call form starts 2 bytes before an aligned word so its 8-byte
+//! immediate *is* the aligned word: retargeting it is one store, and no
+//! displacement is ever truncated.
+
+use crate::error::EncodeError;
+
+/// This architecture can patch code.
+pub(crate) const PATCHING: bool = true;
+
+/// Length of a branch site.
+pub(crate) const BRANCH_LEN: usize = 5;
+
+/// The 5-byte NOP the SDM recommends: `nop dword ptr [rax + rax*1 + 0]`.
+pub(crate) const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+
+const JMP_REL32: u8 = 0xe9;
+const INT3: u8 = 0xcc;
+
+/// Bytes from the start of a far call stub slot to its entry point.
+pub(crate) const FAR_ENTRY_OFFSET: usize = 6;
+/// Bytes from the start of a far call stub slot to its aligned immediate.
+pub(crate) const FAR_IMM_OFFSET: usize = 8;
+/// Size of a far call stub slot.
+pub(crate) const FAR_SLOT_LEN: usize = 24;
+
+/// The displacement of a control transfer whose next instruction starts at
+/// `next` and which lands on `target`, if it fits in 32 bits.
+pub(crate) fn rel32(next: usize, target: usize) -> Result<i32, EncodeError> {
+    let delta = (target as i64).wrapping_sub(next as i64);
+    i32::try_from(delta).map_err(|_| EncodeError::OutOfRange {
+        from: next,
+        to: target,
+    })
+}
+
+/// `jmp rel32` at `site` landing on `target`.
+pub(crate) fn jmp5(site: usize, target: usize) -> Result<[u8; 5], EncodeError> {
+    let d = rel32(site + 5, target)?.to_le_bytes();
+    Ok([JMP_REL32, d[0], d[1], d[2], d[3]])
+}
+
+/// Where the `jmp rel32` in `bytes` (at `site`) lands, if it is one.
+pub(crate) fn jmp5_target(site: usize, bytes: &[u8]) -> Option<usize> {
+    if bytes.len() != 5 || bytes[0] != JMP_REL32 {
+        return None;
+    }
+    let d = i32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    Some((site as i64 + 5 + d as i64) as usize)
+}
+
+/// Patched value stub: `mov eax, value; ret; int3; int3`.
+pub(crate) fn value_word(value: bool) -> u64 {
+    u64::from_le_bytes([0xb8, value as u8, 0, 0, 0, 0xc3, INT3, INT3])
+}
+
+/// Whether `word` is the compiled-in link-time value stub,
+/// `movzx eax, byte ptr [rip + rel32]; ret`.
+pub(crate) fn is_compiled_value_word(word: u64) -> bool {
+    let b = word.to_le_bytes();
+    b[0..3] == [0x0f, 0xb6, 0x05] && b[7] == 0xc3
+}
+
+/// Whether `word` is the compiled-in link-time call stub,
+/// `jmp qword ptr [rip + rel32]; int3; int3`.
+pub(crate) fn is_compiled_call_word(word: u64) -> bool {
+    let b = word.to_le_bytes();
+    b[0..2] == [0xff, 0x25] && b[6..8] == [INT3, INT3]
+}
+
+/// Patched near call stub at `word_addr`: `jmp target; int3 x3`.
+pub(crate) fn near_call_word(word_addr: usize, target: usize) -> Result<u64, EncodeError> {
+    let j = jmp5(word_addr, target)?;
+    Ok(u64::from_le_bytes([
+        j[0], j[1], j[2], j[3], j[4], INT3, INT3, INT3,
+    ]))
+}
+
+/// The bytes of a far call stub slot (see the module table): int3 padding,
+/// `movabs r11, target` ending the first word, `jmp r11` after the immediate.
+pub(crate) fn far_call_slot(target: usize) -> [u8; FAR_SLOT_LEN] {
+    let mut slot = [INT3; FAR_SLOT_LEN];
+    slot[6] = 0x49; // REX.W + REX.B: 64-bit operand, r11
+    slot[7] = 0xbb; // B8 + 3: mov r11, imm64
+    slot[8..16].copy_from_slice(&(target as u64).to_le_bytes());
+    slot[16..19].copy_from_slice(&[0x41, 0xff, 0xe3]); // jmp r11
+    slot
+}
+
+/// Serializes this core's instruction stream (SDM 8.1.3): after it, this
+/// thread fetches the bytes written through the alias, not stale ones.
+pub(crate) fn serialize_local() {
+    // CPUID is serializing on every x86-64 CPU; it costs a VM exit under a
+    // hypervisor, but runs once per commit, never per site.
+    let _ = core::arch::x86_64::__cpuid(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nop5_is_the_recommended_form() {
+        assert_eq!(NOP5, [0x0f, 0x1f, 0x44, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn jmp5_exact_bytes() {
+        assert_eq!(
+            jmp5(0x1000, 0x1005).unwrap(),
+            [0xe9, 0, 0, 0, 0],
+            "jump to the next instruction"
+        );
+        assert_eq!(
+            jmp5(0x1000, 0x1000).unwrap(),
+            [0xe9, 0xfb, 0xff, 0xff, 0xff],
+            "jump to itself is -5"
+        );
+        assert_eq!(jmp5(0x1000, 0x1105).unwrap(), [0xe9, 0x00, 0x01, 0, 0]);
+        assert_eq!(jmp5_target(0x1000, &[0xe9, 0x00, 0x01, 0, 0]), Some(0x1105));
+        assert_eq!(jmp5_target(0x1000, &NOP5), None);
+    }
+
+    #[test]
+    fn rel32_range_is_checked_not_truncated() {
+        let next = 0x7000_0000_0000usize;
+        assert!(rel32(next, next + i32::MAX as usize).is_ok());
+        assert!(
+            rel32(next, next - (i32::MAX as usize) - 1).is_ok(),
+            "i32::MIN reaches"
+        );
+        let err = rel32(next, next + i32::MAX as usize + 1).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::OutOfRange {
+                from: next,
+                to: next + i32::MAX as usize + 1
+            }
+        );
+        assert!(rel32(next, next - (i32::MAX as usize) - 2).is_err());
+        assert!(jmp5(0x1000, 0x1000 + (1 << 33)).is_err(), "8 GiB away");
+    }
+
+    #[test]
+    fn value_words() {
+        assert_eq!(
+            value_word(true).to_le_bytes(),
+            [0xb8, 1, 0, 0, 0, 0xc3, 0xcc, 0xcc]
+        );
+        assert_eq!(
+            value_word(false).to_le_bytes(),
+            [0xb8, 0, 0, 0, 0, 0xc3, 0xcc, 0xcc]
+        );
+        let compiled = u64::from_le_bytes([0x0f, 0xb6, 0x05, 1, 2, 3, 4, 0xc3]);
+        assert!(is_compiled_value_word(compiled));
+        assert!(!is_compiled_value_word(value_word(true)));
+    }
+
+    #[test]
+    fn call_words() {
+        let w = near_call_word(0x2000, 0x1000).unwrap().to_le_bytes();
+        assert_eq!(w[0], 0xe9);
+        assert_eq!(
+            i32::from_le_bytes([w[1], w[2], w[3], w[4]]),
+            0x1000 - 0x2005
+        );
+        assert_eq!(&w[5..], &[0xcc; 3]);
+        assert!(is_compiled_call_word(u64::from_le_bytes([
+            0xff, 0x25, 9, 9, 9, 9, 0xcc, 0xcc
+        ])));
+        let far = far_call_slot(0x1122_3344_5566_7788);
+        assert_eq!(&far[..6], &[0xcc; 6]);
+        assert_eq!(&far[6..8], &[0x49, 0xbb]);
+        assert_eq!(
+            far[FAR_IMM_OFFSET..16],
+            0x1122_3344_5566_7788u64.to_le_bytes()
+        );
+        assert_eq!(&far[16..19], &[0x41, 0xff, 0xe3]);
+        assert_eq!(
+            FAR_ENTRY_OFFSET + 2,
+            FAR_IMM_OFFSET,
+            "the immediate follows the 2 opcode bytes"
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The commit pipeline. It reads top to bottom:
+//!
+//! ```text
+//! lock the text (one writer at a time; readers never lock)
+//! plan    only the sites whose bytes must change, in visit order
+//! verify  every planned word holds its expected old bytes (before any write)
+//! write   batch by batch (queue mode), one aligned atomic store per word
+//! sync    exactly one rendezvous per batch (one per commit by default)
+//! publish key states with Release stores: state says X => code says X (G4)
+//! count
+//! ```
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::arch;
+use crate::config::QueueMode;
+use crate::counters::COUNTERS;
+use crate::error::Error;
+use crate::key::{Change, CodePtr, RawCall, RawKey};
+use crate::lock::TEXT;
+use crate::pages::Region;
+use crate::queue;
+use crate::rendezvous;
+use crate::runtime::{KeyRef, KeySites, Text, runtime};
+use crate::{Method, SiteKind};
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Keys whose state changed.
+    pub keys_changed: usize,
+    /// Sites rewritten, by kind (`SiteKind as usize`).
+    pub sites_patched: [u64; 3],
+    /// Sites of requested keys that already held the wanted bytes.
+    pub sites_skipped: u64,
+    /// Rendezvous performed (0 or 1 in the default queue mode).
+    pub rendezvous: usize,
+    /// The method they used.
+    pub method: Method,
+}
+
+impl CommitReport {
+    /// Sites rewritten, all kinds.
+    pub fn sites_patched_total(&self) -> u64 {
+        self.sites_patched.iter().sum()
+    }
+}
+
+/// Applies `changes` as one commit in the current queue mode.
+///
+/// On return every thread sees the new states (G2), unless the error says
+/// otherwise: [`Error::Verify`] means nothing was written;
+/// [`Error::RendezvousTimeout`] and [`Error::Rendezvous`] mean the code was
+/// written and the states published, but some threads may lag.
+pub fn commit(changes: &[Change]) -> Result<CommitReport, Error> {
+    commit_inner(changes, None)
+}
+
+/// Like [`commit`], in a given queue mode.
+pub fn commit_with(changes: &[Change], mode: QueueMode) -> Result<CommitReport, Error> {
+    commit_inner(changes, Some(mode))
+}
+
+/// One planned store.
+struct Write<'t> {
+    /// Sort key: the site's address (or the key's, for atomic bytes).
+    addr: usize,
+    kind: SiteKind,
+    /// Sites this store changes (an atomic byte serves all of a key's sites).
+    sites: u64,
+    op: Op<'t>,
+}
+
+enum Op<'t> {
+    Word {
+        region: &'t Region,
+        word: usize,
+        new: u64,
+    },
+    KeyCode(&'static RawKey, bool),
+    CallCode(&'static RawCall, CodePtr),
+}
+
+impl Op<'_> {
+    fn apply(&self) {
+        match *self {
+            Op::Word { region, word, new } => region.store(word, new),
+            // Relaxed: sites load it relaxed; the rendezvous makes it visible
+            // before the commit returns and publishes.
+            Op::KeyCode(k, on) => k
+                .code()
+                .store(on as u8, std::sync::atomic::Ordering::Relaxed),
+            Op::CallCode(c, p) => c
+                .code()
+                .store(p.as_ptr() as *mut (), std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Plan<'t> {
+    writes: Vec<Write<'t>>,
+    /// Code bytes no site reads as its only path (kept in step anyway).
+    mirrors: Vec<Op<'t>>,
+    skipped: u64,
+}
+
+fn commit_inner(changes: &[Change], mode: Option<QueueMode>) -> Result<CommitReport, Error> {
+    let rt = runtime()?;
+    let started = Instant::now();
+    let mut guard = TEXT.lock();
+    let text = guard.as_mut().expect("started");
+    crate::fork::check(text)?;
+    let mode = mode.unwrap_or(text.queue);
+    let changes = dedup(changes)?;
+    let text: &Text = text;
+
+    let plan = plan(text, &changes)?;
+
+    let mut report = CommitReport {
+        keys_changed: 0,
+        sites_patched: [0; 3],
+        sites_skipped: plan.skipped,
+        rendezvous: 0,
+        method: rt.method,
+    };
+    for m in &plan.mirrors {
+        m.apply();
+    }
+    let mut failure = None;
+    for batch in queue::batches(plan.writes, |w| w.addr, mode) {
+        for w in &batch {
+            w.op.apply();
+            report.sites_patched[w.kind as usize] += w.sites;
+        }
+        let code_changed = batch.iter().any(|w| matches!(w.op, Op::Word { .. }));
+        let t = Instant::now();
+        if let Err(e) = rendezvous::run(rt.method, code_changed, rt.config.signal_timeout) {
+            if matches!(e, Error::RendezvousTimeout { .. }) {
+                COUNTERS.timeout();
+            }
+            failure.get_or_insert(e);
+        }
+        COUNTERS.rendezvous(rt.method, t.elapsed());
+        report.rendezvous += 1;
+    }
+
+    for c in &changes {
+        report.keys_changed += match *c {
+            Change::Key(k, on) => (k.is_enabled() != on) as usize,
+            Change::Call(c, i) => (c.target_index() != i) as usize,
+        };
+        match *c {
+            Change::Key(k, on) => k.publish(on),
+            Change::Call(c, i) => c.publish(i),
+        }
+    }
+    for kind in SiteKind::ALL {
+        COUNTERS.patched(kind, report.sites_patched[kind as usize]);
+    }
+    COUNTERS.skipped(report.sites_skipped);
+    COUNTERS.commit(started.elapsed());
+    drop(guard);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// One change per key, the last one winning, in first-seen order; call
+/// targets checked.
+fn dedup(changes: &[Change]) -> Result<Vec<Change>, Error> {
+    let mut seen: HashMap<usize, usize> = HashMap::with_capacity(changes.len());
+    let mut out: Vec<Change> = Vec::with_capacity(changes.len());
+    for c in changes {
+        let addr = match *c {
+            Change::Key(k, _) => k.addr(),
+            Change::Call(call, i) => {
+                if i >= call.targets().len() {
+                    return Err(Error::NoSuchTarget {
+                        index: i,
+                        targets: call.targets().len(),
+                    });
+                }
+                call.addr()
+            }
+        };
+        match seen.get(&addr) {
+            Some(&i) => out[i] = *c,
+            None => {
+                seen.insert(addr, out.len());
+                out.push(*c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Plans and verifies: every word is read and compared before anything is
+/// written (`[OLD-VERIFIED]`).
+fn plan<'t>(text: &'t Text, changes: &[Change]) -> Result<Plan<'t>, Error> {
+    let mut plan = Plan::default();
+    for c in changes {
+        let (addr, old, new) = match *c {
+            Change::Key(k, on) => (k.addr(), k.check() as usize, on as usize),
+            Change::Call(call, i) => (call.addr(), call.current().addr(), call.targets()[i].addr()),
+        };
+        let sites = text.keys.get(&addr);
+        if old == new {
+            plan.skipped += sites.map_or(0, |s| {
+                (s.inline.len() + s.stubs.len()) as u64 + s.atomic as u64
+            });
+            continue;
+        }
+        if let Some(ks) = sites {
+            plan_key_sites(text, ks, old, new, &mut plan)?;
+        }
+        let op = match *c {
+            Change::Key(k, on) => Op::KeyCode(k, on),
+            Change::Call(call, i) => Op::CallCode(call, call.targets()[i]),
+        };
+        match sites {
+            Some(ks) if ks.atomic > 0 => plan.writes.push(Write {
+                addr,
+                kind: SiteKind::Atomic,
+                sites: ks.atomic as u64,
+                op,
+            }),
+            _ => plan.mirrors.push(op),
+        }
+    }
+    Ok(plan)
+}
+
+fn plan_key_sites<'t>(
+    text: &'t Text,
+    ks: &KeySites,
+    old: usize,
+    new: usize,
+    plan: &mut Plan<'t>,
+) -> Result<(), Error> {
+    if let KeyRef::Bool(_) = ks.key {
+        for s in &text.inline[ks.inline.clone()] {
+            let (word, off) = arch::word_of(s.site);
+            let region = text.region(word);
+            let found = region.load(word);
+            let expect = Text::inline_bytes(s, old != 0)?;
+            if arch::extract(found, off, expect.len()) != expect {
+                return Err(Error::Verify {
+                    addr: word,
+                    found,
+                    expected: arch::splice(found, off, &expect),
+                });
+            }
+            let new = arch::splice(found, off, &Text::inline_bytes(s, new != 0)?);
+            plan.writes.push(Write {
+                addr: s.site,
+                kind: SiteKind::Inline,
+                sites: 1,
+                op: Op::Word { region, word, new },
+            });
+        }
+    }
+    for stub in &ks.stubs {
+        let region = text.region(stub.word);
+        let found = region.load(stub.word);
+        let expected = Text::stub_word(stub, old)?;
+        if found != expected {
+            return Err(Error::Verify {
+                addr: stub.word,
+                found,
+                expected,
+            });
+        }
+        let new = Text::stub_word(stub, new)?;
+        plan.writes.push(Write {
+            addr: stub.word,
+            kind: SiteKind::Trampoline,
+            sites: 1,
+            op: Op::Word {
+                region,
+                word: stub.word,
+                new,
+            },
+        });
+    }
+    Ok(())
+}

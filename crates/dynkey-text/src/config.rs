@@ -1,0 +1,279 @@
+//! Configuration: which site kind, which rendezvous, which queue mode.
+//!
+//! A [`Config`] is a plain value. Code may set it with
+//! [`configure`](crate::configure) before the runtime starts (tests and
+//! benches need that); otherwise it comes from the environment:
+//!
+//! | variable | values | default |
+//! |---|---|---|
+//! | `DYNKEY_SITES` | `auto`, `patch`, `atomic` | `auto` |
+//! | `DYNKEY_RENDEZVOUS` | `auto`, `membarrier`, `signal`, `none` | `auto` |
+//! | `DYNKEY_QUEUE` | `sorted`, `unbatched`, `queued-unsorted(N)`, `queued-sorted(N)` | `sorted` |
+//! | `DYNKEY_SIGNAL_TIMEOUT_MS` | milliseconds | `500` |
+//! | `DYNKEY_PERF_MAP` | `1` to write `/tmp/perf-PID.map` | off |
+//!
+//! `auto` falls back and records why; a forced value the platform cannot
+//! honour is an error, never a silent fallback.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Which kind of site to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SiteMode {
+    /// Patch code when the platform allows it, else atomic (reason recorded).
+    #[default]
+    Auto,
+    /// Patch code; an error if the platform refuses.
+    Patch,
+    /// Never patch: every site is a relaxed load and branch.
+    Atomic,
+}
+
+/// Which rendezvous to use after writing code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MethodChoice {
+    /// membarrier if registered, else signals (reason recorded).
+    #[default]
+    Auto,
+    /// `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)`; an error if unavailable.
+    Membarrier,
+    /// Signal every thread and wait for each to acknowledge.
+    Signal,
+    /// No rendezvous: atomic sites only, visibility is eventual.
+    None,
+}
+
+/// How planned writes are grouped into rendezvous.
+///
+/// The default is one unbounded sorted batch: one rendezvous per commit. The
+/// other modes reproduce the kernel's behaviour for comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueMode {
+    /// Sort the whole plan by address, write it, one rendezvous.
+    #[default]
+    Sorted,
+    /// One rendezvous per site (the kernel without batching).
+    Unbatched,
+    /// Queue in visit order; flush when full or when a lower address arrives
+    /// (the kernel's stock batch).
+    QueuedUnsorted(usize),
+    /// Insertion-sort into the queue; flush when full (the 2026 RFC).
+    QueuedSorted(usize),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Site kind.
+    pub sites: SiteMode,
+    /// Rendezvous method.
+    pub rendezvous: MethodChoice,
+    /// Initial queue mode (can be changed later with
+    /// [`set_queue_mode`](crate::set_queue_mode)).
+    pub queue: QueueMode,
+    /// How long a signal rendezvous waits for every thread.
+    pub signal_timeout: Duration,
+    /// Write `/tmp/perf-PID.map` entries for taken-over text.
+    pub perf_map: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sites: SiteMode::Auto,
+            rendezvous: MethodChoice::Auto,
+            queue: QueueMode::Sorted,
+            signal_timeout: Duration::from_millis(500),
+            perf_map: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `DYNKEY_*` variables; unset ones take their defaults.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env) with any source of variables.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut c = Config::default();
+        if let Some(v) = get("DYNKEY_SITES") {
+            c.sites = v.parse()?;
+        }
+        if let Some(v) = get("DYNKEY_RENDEZVOUS") {
+            c.rendezvous = v.parse()?;
+        }
+        if let Some(v) = get("DYNKEY_QUEUE") {
+            c.queue = v.parse()?;
+        }
+        if let Some(v) = get("DYNKEY_SIGNAL_TIMEOUT_MS") {
+            let ms: u64 = v.trim().parse().map_err(|_| Error::Config {
+                var: "DYNKEY_SIGNAL_TIMEOUT_MS",
+                value: v.clone(),
+                expected: "a number of milliseconds",
+            })?;
+            c.signal_timeout = Duration::from_millis(ms);
+        }
+        if let Some(v) = get("DYNKEY_PERF_MAP") {
+            c.perf_map = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        Ok(c)
+    }
+}
+
+impl FromStr for SiteMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim() {
+            "auto" | "" => Ok(SiteMode::Auto),
+            "patch" | "patched" | "inline" | "trampoline" => Ok(SiteMode::Patch),
+            "atomic" => Ok(SiteMode::Atomic),
+            _ => Err(Error::Config {
+                var: "DYNKEY_SITES",
+                value: s.into(),
+                expected: "auto, patch or atomic",
+            }),
+        }
+    }
+}
+
+impl FromStr for MethodChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim() {
+            "auto" | "" => Ok(MethodChoice::Auto),
+            "membarrier" => Ok(MethodChoice::Membarrier),
+            "signal" => Ok(MethodChoice::Signal),
+            "none" => Ok(MethodChoice::None),
+            _ => Err(Error::Config {
+                var: "DYNKEY_RENDEZVOUS",
+                value: s.into(),
+                expected: "auto, membarrier, signal or none",
+            }),
+        }
+    }
+}
+
+impl FromStr for QueueMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::Config {
+            var: "DYNKEY_QUEUE",
+            value: s.into(),
+            expected: "sorted, unbatched, queued-unsorted(N) or queued-sorted(N) with N >= 1",
+        };
+        let t = s.trim();
+        let cap = |prefix: &str| -> Option<Result<usize, Error>> {
+            let inner = t
+                .strip_prefix(prefix)?
+                .strip_prefix('(')?
+                .strip_suffix(')')?;
+            Some(
+                inner
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(bad),
+            )
+        };
+        match t {
+            "sorted" | "default" | "" => return Ok(QueueMode::Sorted),
+            "unbatched" => return Ok(QueueMode::Unbatched),
+            _ => {}
+        }
+        if let Some(n) = cap("queued-unsorted") {
+            return n.map(QueueMode::QueuedUnsorted);
+        }
+        if let Some(n) = cap("queued-sorted") {
+            return n.map(QueueMode::QueuedSorted);
+        }
+        Err(bad())
+    }
+}
+
+impl fmt::Display for QueueMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueMode::Sorted => f.write_str("sorted"),
+            QueueMode::Unbatched => f.write_str("unbatched"),
+            QueueMode::QueuedUnsorted(n) => write!(f, "queued-unsorted({n})"),
+            QueueMode::QueuedSorted(n) => write!(f, "queued-sorted({n})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_when_unset() {
+        assert_eq!(env(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn parses_every_value() {
+        let c = env(&[
+            ("DYNKEY_SITES", "atomic"),
+            ("DYNKEY_RENDEZVOUS", "signal"),
+            ("DYNKEY_QUEUE", "queued-sorted(256)"),
+            ("DYNKEY_SIGNAL_TIMEOUT_MS", "200"),
+        ])
+        .unwrap();
+        assert_eq!(c.sites, SiteMode::Atomic);
+        assert_eq!(c.rendezvous, MethodChoice::Signal);
+        assert_eq!(c.queue, QueueMode::QueuedSorted(256));
+        assert_eq!(c.signal_timeout, Duration::from_millis(200));
+        assert_eq!(
+            "queued-unsorted(3)".parse::<QueueMode>().unwrap(),
+            QueueMode::QueuedUnsorted(3)
+        );
+        assert_eq!(
+            "unbatched".parse::<QueueMode>().unwrap(),
+            QueueMode::Unbatched
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_values_naming_them() {
+        let e = env(&[("DYNKEY_SITES", "fast")]).unwrap_err();
+        assert!(e.to_string().contains("DYNKEY_SITES=\"fast\""), "{e}");
+        assert!(env(&[("DYNKEY_RENDEZVOUS", "ipi")]).is_err());
+        for q in [
+            "queued-sorted(0)",
+            "queued-sorted()",
+            "queued-sorted(x)",
+            "queued-sorted(2",
+            "fifo",
+        ] {
+            assert!(q.parse::<QueueMode>().is_err(), "{q} must be rejected");
+        }
+    }
+
+    #[test]
+    fn queue_mode_display_round_trips() {
+        for m in [
+            QueueMode::Sorted,
+            QueueMode::Unbatched,
+            QueueMode::QueuedUnsorted(7),
+            QueueMode::QueuedSorted(256),
+        ] {
+            assert_eq!(m.to_string().parse::<QueueMode>().unwrap(), m);
+        }
+    }
+}

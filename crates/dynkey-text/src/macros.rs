@@ -1,0 +1,368 @@
+//! The compiled-in sites: inline branches and link-time stubs.
+//!
+//! On x86-64 Linux each macro emits assembly in three places:
+//! - the site itself, in the function: `.p2align 3, , 4` then a 5-byte
+//!   `jmp rel32` spelled as bytes (so the assembler cannot shrink it),
+//!   kept inside one aligned 8-byte word: with up to 4 bytes of padding, an
+//!   instruction starting at offset 0-3 of a word ends by offset 8;
+//! - a record in the `dynkey_sites_v1` / `dynkey_stubs_v1` section (see
+//!   `records.rs`);
+//! - for branches, an out-of-line check in `.text.dynkey_check` that loads
+//!   the key's code byte and jumps to the right arm.
+//!
+//! The compiled-in jump goes to that check, so a site is correct before
+//! init, and forever if patching turns out to be unavailable at run time.
+//! Init rewrites it to a `nop` or a `jmp` to the arm once patching works.
+//! Each site names its key with a `sym` operand, so two functions whose only
+//! difference is the key can never be merged into one.
+//!
+//! Elsewhere the macros expand to the atomic kind: a relaxed load and branch.
+
+/// True when the key is enabled; the disabled path is the fall-through.
+///
+/// `$key` is a path to a `static` implementing [`KeyStatic`](crate::KeyStatic).
+/// On x86-64 Linux this is a 5-byte NOP when the key is disabled (after
+/// init), else a relaxed load and branch.
+#[macro_export]
+macro_rules! branch_unlikely {
+    ($key:path) => {
+        '__dynkey_site: {
+            $crate::__site!($key, "1", "jne", break '__dynkey_site true);
+            false
+        }
+    };
+}
+
+/// True when the key is enabled; the enabled path is the fall-through.
+///
+/// Like [`branch_unlikely!`], for keys that are usually on.
+#[macro_export]
+macro_rules! branch_likely {
+    ($key:path) => {
+        '__dynkey_site: {
+            $crate::__site!($key, "0", "je", break '__dynkey_site false);
+            true
+        }
+    };
+}
+
+/// Like [`branch_unlikely!`] for element `$index` (a constant expression)
+/// of a `static` array of [`RawKey`](crate::RawKey)s: lets generated code
+/// (tests, benches) put thousands of distinct sites on distinct keys.
+#[macro_export]
+macro_rules! branch_unlikely_at {
+    ($keys:path, $index:expr) => {
+        '__dynkey_site: {
+            $crate::__site_at!($keys, $index, "1", "jne", break '__dynkey_site true);
+            false
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site_at {
+    ($keys:path, $index:expr, $polarity:literal, $jcc:literal, $on_jump:expr) => {
+        let _: &'static [$crate::RawKey] = &$keys[..];
+        // SAFETY: as in `__site!`, with the key at a constant offset of the
+        // array (in bounds: the index is checked at compile time below).
+        unsafe {
+            ::core::arch::asm!(
+                ".p2align 3, , 4",
+                "2:",
+                ".byte 0xe9",
+                ".long 3f - 4f",
+                "4:",
+                ".pushsection dynkey_sites_v1, \"aR\"",
+                ".balign 8",
+                ".quad 2b - .",
+                ".quad {target} - .",
+                concat!(".quad {keys} + {off} - . + ", $polarity),
+                ".popsection",
+                ".pushsection .text.dynkey_check, \"ax\"",
+                "3:",
+                "cmp byte ptr [rip + {keys} + {off}], 0",
+                concat!($jcc, " {target}"),
+                "jmp 4b",
+                ".popsection",
+                keys = sym $keys,
+                off = const {
+                    assert!($index < $keys.len(), "key index out of bounds");
+                    $index * ::core::mem::size_of::<$crate::RawKey>()
+                },
+                target = label { $on_jump },
+                options(readonly, nostack),
+            )
+        }
+    };
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site_at {
+    ($keys:path, $index:expr, "1", $jcc:literal, $on_jump:expr) => {
+        if $keys[$index].check() {
+            $on_jump
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site {
+    ($key:path, $polarity:literal, $jcc:literal, $on_jump:expr) => {
+        $crate::__assert_key_static(&$key);
+        // SAFETY: the asm reads the key's code byte (out of line) and either
+        // falls through or jumps to the label; it touches no register, stack
+        // or memory the compiler owns besides the flags. Its bytes change
+        // only as `[ONE-STORE]` writes by the runtime, which keep the jump
+        // target and the fall-through the only two outcomes.
+        unsafe {
+            ::core::arch::asm!(
+                ".p2align 3, , 4",
+                "2:",
+                ".byte 0xe9",
+                ".long 3f - 4f",
+                "4:",
+                ".pushsection dynkey_sites_v1, \"aR\"",
+                ".balign 8",
+                ".quad 2b - .",
+                ".quad {target} - .",
+                concat!(".quad {key} - . + ", $polarity),
+                ".popsection",
+                ".pushsection .text.dynkey_check, \"ax\"",
+                "3:",
+                "cmp byte ptr [rip + {key}], 0",
+                concat!($jcc, " {target}"),
+                "jmp 4b",
+                ".popsection",
+                key = sym $key,
+                target = label { $on_jump },
+                options(readonly, nostack),
+            )
+        }
+    };
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site {
+    ($key:path, "1", $jcc:literal, $on_jump:expr) => {
+        if $crate::KeyStatic::raw_key(&$key).check() {
+            $on_jump
+        }
+    };
+    ($key:path, "0", $jcc:literal, $on_jump:expr) => {
+        if !$crate::KeyStatic::raw_key(&$key).check() {
+            $on_jump
+        }
+    };
+}
+
+/// Compile-time check that a site names a [`KeyStatic`](crate::KeyStatic).
+#[doc(hidden)]
+#[inline(always)]
+pub const fn __assert_key_static<K: crate::KeyStatic>(_: &K) {}
+
+/// Defines a link-time value stub: `fn() -> u32` returning `$key`'s state
+/// (1 or 0), called directly.
+///
+/// On x86-64 Linux the stub is one aligned word in the binary's text:
+/// compiled in as `movzx eax, byte [rip + key]; ret` and patched at init to
+/// `mov eax, imm32; ret`, so a patched call reads no data at all.
+///
+/// ```
+/// static FLAG: dynkey_text::RawKey = dynkey_text::RawKey::new(false);
+/// dynkey_text::link_value_stub!(fn flag_value() => FLAG);
+/// assert_eq!(flag_value(), 0);
+/// dynkey_text::commit(&[dynkey_text::Change::Key(&FLAG, true)]).unwrap();
+/// assert_eq!(flag_value(), 1);
+/// ```
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[macro_export]
+macro_rules! link_value_stub {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() => $key:path) => {
+        $(#[$m])*
+        #[unsafe(naked)]
+        $vis extern "C" fn $name() -> u32 {
+            // The leading `.balign 8` pads with NOPs that run harmlessly when
+            // the function does not start on a word boundary.
+            ::core::arch::naked_asm!(
+                ".balign 8",
+                "2:",
+                "movzx eax, byte ptr [rip + {key}]",
+                "ret",
+                ".pushsection dynkey_stubs_v1, \"aR\"",
+                ".balign 8",
+                ".quad 2b - .",
+                ".quad {key} - .",
+                ".quad 1",
+                ".popsection",
+                key = sym $key,
+            )
+        }
+    };
+}
+
+/// Defines a link-time value stub (atomic kind on this target).
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[macro_export]
+macro_rules! link_value_stub {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() => $key:path) => {
+        $(#[$m])*
+        $vis extern "C" fn $name() -> u32 {
+            $crate::KeyStatic::raw_key(&$key).check() as u32
+        }
+    };
+}
+
+/// A static call reached through a link-time stub: see [`link_call!`].
+#[derive(Debug)]
+pub struct LinkCall<F: 'static> {
+    stub: F,
+    raw: &'static crate::RawCall,
+    targets: &'static [F],
+}
+
+impl<F: Copy> LinkCall<F> {
+    #[doc(hidden)]
+    /// # Safety
+    ///
+    /// `stub` must jump to `raw`'s current target, and every entry of
+    /// `raw.targets()` must be the matching entry of `targets`.
+    pub const unsafe fn __new(
+        stub: F,
+        raw: &'static crate::RawCall,
+        targets: &'static [F],
+    ) -> Self {
+        LinkCall { stub, raw, targets }
+    }
+
+    /// The function to call: the stub, which jumps to the current target.
+    #[inline(always)]
+    pub fn get(&self) -> F {
+        self.stub
+    }
+
+    /// The call's storage, for [`Change::Call`](crate::Change::Call).
+    pub fn raw(&self) -> &'static crate::RawCall {
+        self.raw
+    }
+
+    /// The registered targets, in order.
+    pub fn targets(&self) -> &'static [F] {
+        self.targets
+    }
+}
+
+/// Declares a static call: a patchable function pointer with a fixed list of
+/// targets, called through a link-time stub (a direct `call`).
+///
+/// Use it at module level. Parameters must be named (`fn(x: u64) -> u64`).
+/// The first target is current at start. Switching is a commit of
+/// [`Change::Call`](crate::Change::Call). Besides the static, the macro
+/// defines a hidden module of the same name (modules and statics live in
+/// different namespaces) holding the call's storage and stub; target paths
+/// are resolved from inside it with `use super::*`, so name targets by
+/// plain or `crate::` paths.
+///
+/// ```
+/// fn double(x: u64) -> u64 { x * 2 }
+/// fn square(x: u64) -> u64 { x * x }
+/// dynkey_text::link_call!(static OP: fn(x: u64) -> u64 = [double, square]);
+///
+/// fn main() {
+///     assert_eq!(OP.get()(5), 10);
+///     dynkey_text::commit(&[dynkey_text::Change::Call(OP.raw(), 1)]).unwrap();
+///     assert_eq!(OP.get()(5), 25);
+/// }
+/// ```
+#[macro_export]
+macro_rules! link_call {
+    ($(#[$m:meta])* $vis:vis static $name:ident : fn($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? = [$($target:path),+ $(,)?] $(;)?) => {
+        $(#[$m])*
+        $vis static $name: $crate::LinkCall<fn($($ty),*) $(-> $ret)?> =
+            // SAFETY: `stub` jumps (touching no register or stack slot)
+            // through RAW, which always holds one of CODES, i.e. one of
+            // TARGETS, all of type Sig; calling it as a Sig calls a Sig.
+            unsafe { $crate::LinkCall::__new($name::STUB, &$name::RAW, $name::TARGETS) };
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_imports)]
+        $vis mod $name {
+            use super::*;
+            pub type Sig = fn($($ty),*) $(-> $ret)?;
+            pub static TARGETS: &[Sig] = &[$($target as Sig),+];
+            static CODES: &[$crate::CodePtr] = &[$($crate::CodePtr::new(($target as Sig) as *const ())),+];
+            pub static RAW: $crate::RawCall = $crate::RawCall::new(CODES);
+            $crate::__link_call_stub!(RAW, $name, ($($arg: $ty),*) $(-> $ret)?);
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __link_call_stub {
+    ($raw:ident, $name:ident, ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+        ::core::arch::global_asm!(
+            ".pushsection .text.dynkey_stubs, \"ax\"",
+            ".balign 8, 0xcc",
+            concat!(".globl \"", $crate::__stub_symbol!($name), "\""),
+            concat!(".hidden \"", $crate::__stub_symbol!($name), "\""),
+            concat!(".type \"", $crate::__stub_symbol!($name), "\", @function"),
+            concat!("\"", $crate::__stub_symbol!($name), "\":"),
+            "jmp qword ptr [rip + {raw}]",
+            "int3",
+            "int3",
+            ".pushsection dynkey_stubs_v1, \"aR\"",
+            ".balign 8",
+            concat!(".quad \"", $crate::__stub_symbol!($name), "\" - ."),
+            ".quad {raw} - .",
+            ".quad 2",
+            ".popsection",
+            ".popsection",
+            raw = sym $raw,
+        );
+        unsafe extern "Rust" {
+            #[link_name = $crate::__stub_symbol!($name)]
+            fn stub($($arg: $ty),*) $(-> $ret)?;
+        }
+        // SAFETY: see the static's initializer in `link_call!`; transmuting
+        // between fn pointer types that differ only in `unsafe`.
+        pub const STUB: Sig = unsafe { ::core::mem::transmute::<unsafe fn($($ty),*) $(-> $ret)?, Sig>(stub) };
+    };
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __link_call_stub {
+    ($raw:ident, $name:ident, ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+        fn stub($($arg: $ty),*) $(-> $ret)? {
+            // SAFETY: RAW.current() is always one of CODES, all of type Sig.
+            let f: Sig = unsafe { $crate::FnPtr::from_code($raw.current()) };
+            f($($arg),*)
+        }
+        pub const STUB: Sig = stub;
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stub_symbol {
+    ($name:ident) => {
+        concat!(
+            "__dynkey_call$",
+            module_path!(),
+            "::",
+            stringify!($name),
+            "$",
+            env!("CARGO_PKG_VERSION")
+        )
+    };
+}

@@ -1,0 +1,264 @@
+//! Run-time trampolines: stubs in pages mapped at run time.
+//!
+//! Sites declared by data (plugins, a site file, a demo) cannot have
+//! compiled-in code, so each gets a stub in a code page: a value stub
+//! (`mov eax, state; ret`) that callers call through its address, or a call
+//! stub that jumps to the static call's current target. Either way a change
+//! rewrites one aligned word per *stub*, whatever the number of callers.
+//!
+//! Pages come in chunks, mapped near the binary's text so a `jmp rel32`
+//! reaches its Rust targets; a call whose targets are out of reach (say, in
+//! a shared library far away) gets the far form, whose 8-byte absolute
+//! target is itself the aligned word that changes. No displacement is ever
+//! truncated.
+//!
+//! Slots are never freed: a stub's address stays valid for the life of the
+//! process, which is what lets handles be `Copy`-cheap and lock-free.
+//!
+//! A fresh slot is written (through the alias) before its address is handed
+//! out. No thread has run those bytes, so no stale instruction can exist for
+//! them; the handle reaches other threads through ordinary synchronization.
+
+use crate::SiteKind;
+use crate::arch;
+use crate::error::Error;
+use crate::key::{CodePtr, FnPtr, RawCall, RawKey};
+use crate::lock::TEXT;
+use crate::pages::{Region, Regions, page_size};
+use crate::runtime::{KeyRef, Stub, StubForm, Text, code_state, runtime};
+
+/// Bytes per chunk of stub pages.
+const CHUNK: usize = 64 << 10;
+/// Slot alignment (a cache-friendly fetch block).
+const SLOT_ALIGN: usize = 16;
+const INT3: u8 = 0xcc;
+
+/// The chunk being filled.
+#[derive(Debug, Default)]
+pub(crate) struct StubPages {
+    start: usize,
+    used: usize,
+    len: usize,
+}
+
+impl StubPages {
+    /// Maps a new chunk near the binary's text and makes it current.
+    pub(crate) fn grow(&mut self, regions: &mut Regions) -> Result<(), Error> {
+        let len = CHUNK.max(page_size());
+        let near = near_text as *const () as usize;
+        let region = Region::alloc(len, near, INT3)?;
+        *self = StubPages {
+            start: region.start(),
+            used: 0,
+            len,
+        };
+        regions.insert(region);
+        Ok(())
+    }
+
+    /// A fresh slot of `len` bytes (a multiple of 16), 16-aligned.
+    fn alloc(&mut self, regions: &mut Regions, len: usize) -> Result<usize, Error> {
+        if self.used + len > self.len {
+            self.grow(regions)?;
+        }
+        let at = self.start + self.used;
+        self.used += len;
+        Ok(at)
+    }
+}
+
+/// A function of this crate's text, to place stub pages near.
+#[inline(never)]
+fn near_text() {}
+
+/// A run-time value site: `get()` is the key's state, read by calling a stub
+/// (patched kind) or loading the key's code byte (atomic kind).
+#[derive(Debug, Clone, Copy)]
+pub struct ValueSite {
+    repr: ValueRepr,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ValueRepr {
+    Stub(extern "C" fn() -> u32),
+    Atomic(&'static RawKey),
+}
+
+impl ValueSite {
+    /// A new site testing `key`.
+    pub fn new(key: &'static RawKey) -> Result<ValueSite, Error> {
+        let rt = runtime()?;
+        let mut guard = TEXT.lock();
+        let text = guard.as_mut().expect("started");
+        if !rt.patching {
+            text.sites_mut(KeyRef::Bool(key)).atomic += 1;
+            return Ok(ValueSite {
+                repr: ValueRepr::Atomic(key),
+            });
+        }
+        let slot = new_stub(text, KeyRef::Bool(key))?;
+        // SAFETY: the slot holds `mov eax, imm32; ret`, a complete function
+        // with the C ABI's `() -> u32` contract, and stays mapped forever.
+        let f = unsafe { std::mem::transmute::<usize, extern "C" fn() -> u32>(slot) };
+        Ok(ValueSite {
+            repr: ValueRepr::Stub(f),
+        })
+    }
+
+    /// The key's state as this site sees it.
+    #[inline]
+    pub fn get(&self) -> bool {
+        match self.repr {
+            ValueRepr::Stub(f) => f() != 0,
+            ValueRepr::Atomic(k) => k.check(),
+        }
+    }
+
+    /// The kind of this site.
+    pub fn kind(&self) -> SiteKind {
+        match self.repr {
+            ValueRepr::Stub(_) => SiteKind::Trampoline,
+            ValueRepr::Atomic(_) => SiteKind::Atomic,
+        }
+    }
+
+    /// The stub's entry address (None for the atomic kind).
+    pub fn stub_addr(&self) -> Option<usize> {
+        match self.repr {
+            ValueRepr::Stub(f) => Some(f as usize),
+            ValueRepr::Atomic(_) => None,
+        }
+    }
+}
+
+/// A run-time static call: a typed, patchable function pointer.
+///
+/// ```
+/// fn inc(x: u32) -> u32 { x + 1 }
+/// fn dec(x: u32) -> u32 { x - 1 }
+/// let call = dynkey_text::RuntimeCall::new(&[inc as fn(u32) -> u32, dec]).unwrap();
+/// assert_eq!(call.get()(10), 11);
+/// dynkey_text::commit(&[dynkey_text::Change::Call(call.raw(), 1)]).unwrap();
+/// assert_eq!(call.get()(10), 9);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeCall<F: FnPtr> {
+    raw: &'static RawCall,
+    stub: Option<F>,
+}
+
+impl<F: FnPtr> RuntimeCall<F> {
+    /// A call over `targets` (the first is current), with its own stub.
+    /// The call's storage lives for the rest of the process.
+    pub fn new(targets: &[F]) -> Result<RuntimeCall<F>, Error> {
+        let codes: &'static [CodePtr] = targets.iter().map(|f| f.code()).collect::<Vec<_>>().leak();
+        if codes.is_empty() {
+            return Err(Error::NoSuchTarget {
+                index: 0,
+                targets: 0,
+            });
+        }
+        let raw: &'static RawCall = Box::leak(Box::new(RawCall::new(codes)));
+        // SAFETY: every target of `raw` is one of `targets`, all of type F.
+        unsafe { Self::over(raw) }
+    }
+
+    /// Another stub over an existing call.
+    ///
+    /// # Safety
+    ///
+    /// Every target of `raw` must be a function of type `F`.
+    pub unsafe fn over(raw: &'static RawCall) -> Result<RuntimeCall<F>, Error> {
+        let rt = runtime()?;
+        let mut guard = TEXT.lock();
+        let text = guard.as_mut().expect("started");
+        if !rt.patching {
+            text.sites_mut(KeyRef::Call(raw)).atomic += 1;
+            return Ok(RuntimeCall { raw, stub: None });
+        }
+        let entry = new_stub(text, KeyRef::Call(raw))?;
+        // SAFETY: the stub jumps to raw's current target, of type F (caller),
+        // touching no argument register or stack slot; it stays mapped forever.
+        let stub = unsafe { F::from_code(CodePtr::new(entry as *const ())) };
+        Ok(RuntimeCall {
+            raw,
+            stub: Some(stub),
+        })
+    }
+
+    /// The function to call: the stub (patched kind) or the current target
+    /// loaded from the call (atomic kind).
+    #[inline]
+    pub fn get(&self) -> F {
+        match self.stub {
+            Some(f) => f,
+            // SAFETY: the call's targets are all of type F (constructor).
+            None => unsafe { F::from_code(self.raw.current()) },
+        }
+    }
+
+    /// The call's storage, for [`Change::Call`](crate::Change::Call).
+    pub fn raw(&self) -> &'static RawCall {
+        self.raw
+    }
+
+    /// The kind of this site.
+    pub fn kind(&self) -> SiteKind {
+        if self.stub.is_some() {
+            SiteKind::Trampoline
+        } else {
+            SiteKind::Atomic
+        }
+    }
+}
+
+/// Allocates, fills and registers a stub for `key`; returns its entry.
+/// A call stub is near (`jmp rel32`) when every target is in reach of its
+/// slot, else far. The caller holds the text lock (through `text`).
+fn new_stub(text: &mut Text, key: KeyRef) -> Result<usize, Error> {
+    let Text { stubs, regions, .. } = text;
+    let len = match key {
+        KeyRef::Bool(_) => SLOT_ALIGN,
+        KeyRef::Call(_) => arch::FAR_SLOT_LEN,
+    }
+    .next_multiple_of(SLOT_ALIGN);
+    let slot = stubs.alloc(regions, len)?;
+    let state = code_state(key);
+    let (entry, stub, bytes) = match key {
+        KeyRef::Bool(_) => (
+            slot,
+            Stub {
+                word: slot,
+                form: StubForm::Value,
+            },
+            arch::value_word(state != 0).to_le_bytes().to_vec(),
+        ),
+        KeyRef::Call(c)
+            if c.targets()
+                .iter()
+                .all(|t| arch::near_call_word(slot, t.addr()).is_ok()) =>
+        {
+            (
+                slot,
+                Stub {
+                    word: slot,
+                    form: StubForm::NearCall,
+                },
+                arch::near_call_word(slot, state)?.to_le_bytes().to_vec(),
+            )
+        }
+        KeyRef::Call(_) => (
+            slot + arch::FAR_ENTRY_OFFSET,
+            Stub {
+                word: slot + arch::FAR_IMM_OFFSET,
+                form: StubForm::FarCall,
+            },
+            arch::far_call_slot(state).to_vec(),
+        ),
+    };
+    let mut full = vec![INT3; len];
+    full[..bytes.len()].copy_from_slice(&bytes);
+    text.region(slot).fill_fresh(slot, &full);
+    text.sites_mut(key).stubs.push(stub);
+    Ok(entry)
+}

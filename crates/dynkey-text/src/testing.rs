@@ -1,0 +1,68 @@
+//! Test support shared by this workspace's tests (not a stable API).
+//!
+//! - [`forbid_wx_mappings`]: a seccomp filter that kills the process on any
+//!   `mmap`/`mprotect`/`pkey_mprotect` asking for write and execute together,
+//!   so even a brief W+X window cannot go unnoticed (sampling
+//!   `/proc/self/maps` would miss it).
+//! - [`wx_mappings`]: the W+X lines of `/proc/self/maps` right now.
+
+/// Installs the W^X seccomp filter on every thread of the process (it
+/// cannot be removed). Returns the OS error if the kernel refuses.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub fn forbid_wx_mappings() -> std::io::Result<()> {
+    // Classic BPF over `struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6]; }`.
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_KILL_PROCESS: u32 = 0x8000_0000;
+    const SET_MODE_FILTER: libc::c_uint = 1;
+    const FLAG_TSYNC: libc::c_uint = 1;
+    let wx = (libc::PROT_WRITE | libc::PROT_EXEC) as u32;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        op(LD_W_ABS, 0, 0, 4),                           // arch
+        op(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),              // x86-64: go on
+        op(RET_K, 0, 0, RET_KILL_PROCESS),               // another ABI: refuse
+        op(LD_W_ABS, 0, 0, 0),                           // nr
+        op(JEQ_K, 3, 0, libc::SYS_mmap as u32),          // -> check prot
+        op(JEQ_K, 2, 0, libc::SYS_mprotect as u32),      // -> check prot
+        op(JEQ_K, 1, 0, libc::SYS_pkey_mprotect as u32), // -> check prot
+        op(RET_K, 0, 0, RET_ALLOW),
+        op(LD_W_ABS, 0, 0, 32), // args[2] (prot), low word
+        op(AND_K, 0, 0, wx),
+        op(JEQ_K, 0, 1, wx),
+        op(RET_K, 0, 0, RET_KILL_PROCESS), // write and execute: kill
+        op(RET_K, 0, 0, RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fprog points at `prog`, which outlives the call; the kernel
+    // copies the program.
+    if unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, FLAG_TSYNC, &fprog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Lines of `/proc/self/maps` that are both writable and executable.
+pub fn wx_mappings() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|p| p.contains('w') && p.contains('x'))
+        })
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,78 @@
+//! After `fork()`, parent and child patch only their own code.
+
+use dynkey_text::{Change, RawKey, branch_unlikely, commit};
+
+use crate::{child, role};
+
+static FORKED: RawKey = RawKey::new(false);
+
+#[inline(never)]
+fn forked_site() -> bool {
+    branch_unlikely!(FORKED)
+}
+
+#[test]
+fn parent_and_child_do_not_share_code_pages() {
+    let out = child("fork::child_fork", &[("DYNKEY_CHILD", "fork")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("fork: ok"), "{stdout}");
+}
+
+/// Child entry point: forks again and checks both directions.
+#[test]
+#[ignore = "run by parent_and_child_do_not_share_code_pages in a child process"]
+fn child_fork() {
+    if role().as_deref() != Some("fork") {
+        return;
+    }
+    let status = dynkey_text::status().unwrap();
+    commit(&[Change::Key(&FORKED, true)]).unwrap();
+    assert!(forked_site());
+    let mut to_child = [0i32; 2];
+    // SAFETY: pipe fills the two-element array.
+    assert_eq!(unsafe { libc::pipe(to_child.as_mut_ptr()) }, 0);
+    // SAFETY: the child only runs the code below and exits with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // Child: its own commit must not reach the parent...
+        let mut ok = forked_site();
+        ok &= commit(&[Change::Key(&FORKED, false)]).is_ok();
+        ok &= !forked_site();
+        // ...and, after the parent commits (it writes a byte when done),
+        // the child's site must still show the child's state.
+        let mut b = [0u8; 1];
+        // SAFETY: reads one byte into a local buffer.
+        unsafe { libc::read(to_child[0], b.as_mut_ptr().cast(), 1) };
+        ok &= !forked_site();
+        // SAFETY: _exit ends the child without running the parent's atexit state.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    // Parent: wait a moment for the child to flip its copy; our site must
+    // not move. Then flip ours and let the child check its own.
+    let parent_sees_own_state = (0..1000).all(|_| forked_site());
+    commit(&[Change::Key(&FORKED, false)]).unwrap();
+    commit(&[Change::Key(&FORKED, true)]).unwrap();
+    // SAFETY: writes one byte from a local buffer.
+    unsafe { libc::write(to_child[1], b"x".as_ptr().cast(), 1) };
+    let mut wstatus = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut wstatus, 0) };
+    let child_ok = libc::WIFEXITED(wstatus) && libc::WEXITSTATUS(wstatus) == 0;
+    assert!(
+        parent_sees_own_state && forked_site(),
+        "the parent's code followed only the parent"
+    );
+    assert!(
+        child_ok,
+        "the child's code followed only the child (status {wstatus}), kind {:?}",
+        status.site_kind
+    );
+    println!("fork: ok");
+}

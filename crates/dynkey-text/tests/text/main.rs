@@ -1,0 +1,62 @@
+//! Integration tests of dynkey-text, one binary.
+//!
+//! - `commit`: what a commit does to every kind of site, in this process.
+//! - `queue_modes`: rendezvous per commit in each queue mode.
+//! - `modes`: environment-chosen modes and global counters, each in a child
+//!   process (libtest runs tests as threads of one process, and the runtime
+//!   is configured once per process).
+//! - `stress`: G1, G2 and G4 under many threads, for every site kind and
+//!   rendezvous method, each in a child process under a W^X seccomp filter.
+//! - `fork`: a fork child stops sharing code pages with its parent.
+//!
+//! Child processes re-run this binary on one `#[ignore]`d test, selected by
+//! name, with the `DYNKEY_CHILD` variable telling it what to do.
+
+mod commit;
+mod fork;
+mod modes;
+mod queue_modes;
+mod stress;
+mod workload;
+
+use std::process::{Command, Output};
+
+/// Runs the `#[ignore]`d test `name` of this binary in a child process with
+/// extra environment variables; returns its output.
+pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
+    cmd.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for var in ["DYNKEY_SITES", "DYNKEY_RENDEZVOUS", "DYNKEY_QUEUE"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("spawn child test")
+}
+
+/// The last JSON object on a line of a child's stdout (libtest may print
+/// the test's name before it on the same line).
+pub fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(&l[l.find('{')?..]).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from child; status {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+/// The child's role, or None in the parent.
+pub fn role() -> Option<String> {
+    std::env::var("DYNKEY_CHILD").ok()
+}
