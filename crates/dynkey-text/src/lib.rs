@@ -119,7 +119,9 @@ pub use key::{Change, CodePtr, FnPtr, KeyStatic, RawCall, RawKey};
 #[doc(hidden)]
 pub use macros::__assert_key_static;
 pub use macros::LinkCall;
-pub use runtime::{Census, Status, census, configure, set_queue_mode, status};
+pub use runtime::{
+    Census, Status, call_site_counts, census, configure, key_site_counts, set_queue_mode, status,
+};
 pub use stubs::{RuntimeCall, ValueSite};
 
 use std::fmt;
@@ -186,4 +188,10 @@ impl fmt::Display for SiteKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The calling thread's OS thread id (`gettid`), as dyndbg's `t` flag shows it.
+pub fn os_thread_id() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }

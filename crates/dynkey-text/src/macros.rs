@@ -366,3 +366,36 @@ macro_rules! __stub_symbol {
         )
     };
 }
+
+/// Defines `fn $fname() -> Vec<&'static $ty>`: every `static` of type `$ty`
+/// that any crate of the binary placed in the linker section `$sec` (a C
+/// identifier), in link order. The macro adds a sentinel of its own so the
+/// section, and its `__start_`/`__stop_` symbols, always exist; it is left
+/// out of the result.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! linker_section {
+    ($vis:vis fn $fname:ident() -> [$ty:ty] in $sec:literal, sentinel = $sentinel:expr $(,)?) => {
+        $vis fn $fname() -> ::std::vec::Vec<&'static $ty> {
+            #[unsafe(link_section = $sec)]
+            #[used]
+            static SENTINEL: $ty = $sentinel;
+            unsafe extern "C" {
+                #[link_name = concat!("__start_", $sec)]
+                static START: [$ty; 0];
+                #[link_name = concat!("__stop_", $sec)]
+                static STOP: [$ty; 0];
+            }
+            let start = &raw const START as *const $ty;
+            let stop = &raw const STOP as *const $ty;
+            let n = (stop as usize - start as usize) / ::core::mem::size_of::<$ty>();
+            // SAFETY: only `static`s of type $ty are placed in $sec (by the
+            // macros that name it, and the sentinel above); the linker lays
+            // them out contiguously between the two symbols (same type, so
+            // same alignment, and a size that is a multiple of it); the
+            // section is mapped for the life of the process.
+            let all: &'static [$ty] = unsafe { ::core::slice::from_raw_parts(start, n) };
+            all.iter().filter(|x| !::core::ptr::eq(*x, &SENTINEL)).collect()
+        }
+    };
+}

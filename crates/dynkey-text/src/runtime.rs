@@ -488,3 +488,26 @@ pub fn census() -> Result<Census, Error> {
     }
     Ok(c)
 }
+
+/// Sites testing one key or call, by kind (`SiteKind as usize`).
+fn site_counts(addr: usize) -> Result<[u64; 3], Error> {
+    runtime()?;
+    let guard = TEXT.lock();
+    Ok(text_of(&guard).keys.get(&addr).map_or([0; 3], |ks| {
+        [
+            ks.inline.len() as u64,
+            ks.stubs.len() as u64,
+            ks.atomic as u64,
+        ]
+    }))
+}
+
+/// Sites testing `key`, by kind (index with `SiteKind as usize`).
+pub fn key_site_counts(key: &RawKey) -> Result<[u64; 3], Error> {
+    site_counts(key.addr())
+}
+
+/// Sites (stubs) calling through `call`, by kind (index with `SiteKind as usize`).
+pub fn call_site_counts(call: &RawCall) -> Result<[u64; 3], Error> {
+    site_counts(call.addr())
+}

@@ -1,0 +1,164 @@
+//! Named static calls: patchable function pointers.
+
+use dynkey_text::{Change, LinkCall, RawCall, commit};
+
+use crate::Error;
+
+/// What `GET /keys` and the registry know about a static call.
+#[derive(Debug)]
+pub struct CallDesc {
+    pub(crate) name: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    pub(crate) targets: &'static [&'static str],
+    pub(crate) raw: &'static RawCall,
+}
+
+impl CallDesc {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        file: &'static str,
+        line: u32,
+        targets: &'static [&'static str],
+        raw: &'static RawCall,
+    ) -> Self {
+        CallDesc {
+            name,
+            file,
+            line,
+            targets,
+            raw,
+        }
+    }
+
+    /// The index of the target named `target` (its full path as written, or
+    /// its last path segment).
+    pub(crate) fn target_index(&self, target: &str) -> Option<usize> {
+        self.targets
+            .iter()
+            .position(|t| *t == target || t.rsplit("::").next() == Some(target))
+    }
+
+    pub(crate) fn target_name(&self, i: usize) -> &'static str {
+        let t = self.targets[i];
+        t.rsplit("::").next().unwrap_or(t)
+    }
+
+    pub(crate) fn set(&self, index: usize) -> Result<dynkey_text::CommitReport, Error> {
+        crate::registry::start();
+        Ok(commit(&[Change::Call(self.raw, index)])?)
+    }
+}
+
+/// A static call: callers go through a link-time stub (a direct `call`)
+/// that jumps to the current target; switching targets rewrites the stub.
+///
+/// Declare with [`static_call!`](crate::static_call).
+#[derive(Debug)]
+pub struct StaticCall<F: 'static> {
+    link: &'static LinkCall<F>,
+    desc: &'static CallDesc,
+}
+
+impl<F: Copy> StaticCall<F> {
+    #[doc(hidden)]
+    pub const fn __new(link: &'static LinkCall<F>, desc: &'static CallDesc) -> Self {
+        StaticCall { link, desc }
+    }
+
+    /// The function to call (the stub).
+    #[inline(always)]
+    pub fn get(&self) -> F {
+        self.link.get()
+    }
+
+    /// Switches to the `index`-th registered target: one commit.
+    pub fn set_target(&self, index: usize) -> Result<(), Error> {
+        if index >= self.desc.targets.len() {
+            return Err(Error::UnknownTarget {
+                call: self.desc.name.into(),
+                target: index.to_string(),
+                targets: self.desc.targets.to_vec(),
+            });
+        }
+        self.desc.set(index).map(drop)
+    }
+
+    /// Switches to the target named `target`.
+    pub fn set_target_by_name(&self, target: &str) -> Result<(), Error> {
+        let i = self
+            .desc
+            .target_index(target)
+            .ok_or_else(|| Error::UnknownTarget {
+                call: self.desc.name.into(),
+                target: target.into(),
+                targets: self.desc.targets.to_vec(),
+            })?;
+        self.desc.set(i).map(drop)
+    }
+
+    /// The current target's index.
+    pub fn target(&self) -> usize {
+        self.desc.raw.target_index()
+    }
+
+    /// The current target's name.
+    pub fn target_name(&self) -> &'static str {
+        self.desc.target_name(self.target())
+    }
+
+    /// The call's name.
+    pub fn name(&self) -> &'static str {
+        self.desc.name
+    }
+
+    /// The registered targets, as written.
+    pub fn targets(&self) -> &'static [&'static str] {
+        self.desc.targets
+    }
+
+    pub(crate) fn raw(&self) -> &'static RawCall {
+        self.desc.raw
+    }
+}
+
+/// Declares a named static call with its registered targets (at module
+/// level; parameters must be named). The first target is current.
+///
+/// ```
+/// fn fnv(data: &[u8]) -> u64 { data.iter().fold(0xcbf29ce484222325, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3)) }
+/// fn zero(_: &[u8]) -> u64 { 0 }
+///
+/// dynkey::static_call!(pub static HASH: fn(data: &[u8]) -> u64 = [fnv, zero]);
+///
+/// fn main() {
+///     assert_ne!(HASH.get()(b"abc"), 0);
+///     HASH.set_target_by_name("zero").unwrap();
+///     assert_eq!(HASH.get()(b"abc"), 0);
+///     assert_eq!(HASH.target_name(), "zero");
+/// }
+/// ```
+#[macro_export]
+macro_rules! static_call {
+    ($(#[$m:meta])* $vis:vis static $name:ident : fn($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? = [$($target:path),+ $(,)?] $(;)?) => {
+        $(#[$m])*
+        $vis static $name: $crate::StaticCall<fn($($ty),*) $(-> $ret)?> = $crate::StaticCall::__new(&$name::LINK, &$name::DESC);
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_imports)]
+        $vis mod $name {
+            use super::*;
+            $crate::__private::dynkey_text::link_call!(pub static LINK: fn($($arg: $ty),*) $(-> $ret)? = [$($target),+]);
+            #[unsafe(link_section = "dynkey_calls_v1")]
+            #[used]
+            pub static DESC: $crate::CallDesc = $crate::CallDesc::__new(
+                ::core::stringify!($name),
+                ::core::file!(),
+                ::core::line!(),
+                &[$(::core::stringify!($target)),+],
+                &LINK::RAW,
+            );
+        }
+    };
+}

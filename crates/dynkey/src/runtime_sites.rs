@@ -1,0 +1,244 @@
+//! Sites and class maps declared by data at run time: plugins, site files
+//! (`dynkeyd --sites`), the demo.
+//!
+//! A run-time site is a [`Callsite`] like a compiled-in one (leaked, so it
+//! lives as long as the process) whose `p` flag is tested through a
+//! trampoline stub ([`ValueSite`]): callers hold a [`RuntimeSite`] and call
+//! [`RuntimeSite::enabled`]. Registration is all-or-nothing: every entry is
+//! validated before anything becomes visible, and the new sites appear in
+//! one registry snapshot.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use dynkey_query::{ClassMap, Flags};
+use dynkey_text::ValueSite;
+
+use crate::Error;
+use crate::callsite::{Callsite, FuncName};
+use crate::classes::{ClassMapSpec, covers};
+use crate::control::Control;
+use crate::registry::{ClassMapEntry, Registry};
+
+/// A site described by data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SiteSpec {
+    /// Module (a Rust module path, or a kernel-style module name).
+    pub module: String,
+    /// Source file.
+    pub file: String,
+    /// Enclosing function.
+    pub func: String,
+    /// Line.
+    pub line: u32,
+    /// Format string.
+    pub format: String,
+    /// Class name (must belong to a class map that lists the module).
+    pub class: Option<String>,
+}
+
+/// A registered run-time site.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeSite {
+    callsite: &'static Callsite,
+    site: ValueSite,
+}
+
+impl RuntimeSite {
+    /// Whether the site prints: a call to its stub (or an atomic load).
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.site.get()
+    }
+
+    /// Prints a message (decorated by the site's flags); call it only when
+    /// [`enabled`](Self::enabled).
+    pub fn emit(&self, args: fmt::Arguments<'_>) {
+        self.callsite.__emit(args);
+    }
+
+    /// The site's descriptor.
+    pub fn callsite(&self) -> &'static Callsite {
+        self.callsite
+    }
+
+    /// The stub's address (None for the atomic kind), e.g. to see how
+    /// stubs are laid out.
+    pub fn stub_addr(&self) -> Option<usize> {
+        self.site.stub_addr()
+    }
+}
+
+fn invalid(
+    what: &'static str,
+    entry: usize,
+    field: &'static str,
+    reason: impl Into<String>,
+) -> Error {
+    Error::Invalid {
+        what,
+        entry,
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Interns strings for the life of the process (site tables repeat them).
+#[derive(Default)]
+struct Interner(HashMap<String, &'static str>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> &'static str {
+        if let Some(v) = self.0.get(s) {
+            return v;
+        }
+        let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+        self.0.insert(s.to_owned(), leaked);
+        leaked
+    }
+}
+
+fn check_classmaps(
+    existing: &[Arc<ClassMapEntry>],
+    maps: &[ClassMapSpec],
+) -> Result<Vec<ClassMapEntry>, Error> {
+    let mut out: Vec<ClassMapEntry> = Vec::new();
+    for (i, m) in maps.iter().enumerate() {
+        let bad = |field, reason: String| invalid("class map", i, field, reason);
+        if m.param.trim().is_empty() {
+            return Err(bad("param", "is empty".into()));
+        }
+        if existing.iter().any(|e| e.param == m.param) || out.iter().any(|e| e.param == m.param) {
+            return Err(bad("param", format!("{:?} is already registered", m.param)));
+        }
+        if m.classes.is_empty() {
+            return Err(bad("classes", "is empty".into()));
+        }
+        if m.base as usize + m.classes.len() > 63 {
+            return Err(bad(
+                "base",
+                format!(
+                    "{} + {} classes exceeds the 63 class ids",
+                    m.base,
+                    m.classes.len()
+                ),
+            ));
+        }
+        if let Some(c) = m
+            .classes
+            .iter()
+            .find(|c| c.is_empty() || c.chars().any(|ch| ch.is_whitespace()))
+        {
+            return Err(bad(
+                "classes",
+                format!("{c:?} is not a class name (empty or with whitespace)"),
+            ));
+        }
+        if m.modules.is_empty() {
+            return Err(bad("modules", "is empty".into()));
+        }
+        let flags: Flags = m.flags.parse().map_err(|_| {
+            bad(
+                "flags",
+                format!(
+                    "{:?} is not a set of flag characters (p m f l t s)",
+                    m.flags
+                ),
+            )
+        })?;
+        out.push(ClassMapEntry {
+            param: m.param.clone(),
+            map: ClassMap {
+                kind: m.kind,
+                base: m.base,
+                names: m.classes.clone(),
+                flags,
+            },
+            modules: m.modules.clone(),
+            value: AtomicU64::new(0),
+        });
+    }
+    Ok(out)
+}
+
+fn check_site(i: usize, s: &SiteSpec, maps: &[&ClassMapEntry]) -> Result<(), Error> {
+    let bad = |field, reason: String| invalid("site", i, field, reason);
+    for (field, v) in [("module", &s.module), ("file", &s.file), ("func", &s.func)] {
+        if v.is_empty() {
+            return Err(bad(field, "is empty".into()));
+        }
+        if v.chars().any(char::is_whitespace) {
+            return Err(bad(field, format!("{v:?} contains whitespace")));
+        }
+    }
+    if let Some(c) = &s.class {
+        let known = maps.iter().any(|m| {
+            let modules: Vec<&str> = m.modules.iter().map(String::as_str).collect();
+            m.map.names.contains(c) && covers(&modules, &s.module)
+        });
+        if !known {
+            return Err(bad(
+                "class",
+                format!(
+                    "{c:?} is not a class of any class map listing module {:?}",
+                    s.module
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Control {
+    /// Registers class maps and sites described by data, all or nothing,
+    /// and returns one handle per site (in order).
+    pub fn register(
+        &self,
+        classmaps: Vec<ClassMapSpec>,
+        sites: Vec<SiteSpec>,
+    ) -> Result<Vec<RuntimeSite>, Error> {
+        let state = self.state();
+        let _guard = state.lock();
+        let old = state.snapshot.load();
+        let new_maps = check_classmaps(&old.classmaps, &classmaps)?;
+        {
+            let all: Vec<&ClassMapEntry> = old
+                .classmaps
+                .iter()
+                .map(|a| a.as_ref())
+                .chain(new_maps.iter())
+                .collect();
+            for (i, s) in sites.iter().enumerate() {
+                check_site(i, s, &all)?;
+            }
+        }
+        let mut strings = Interner::default();
+        let mut handles = Vec::with_capacity(sites.len());
+        let mut parts = old.parts();
+        for s in &sites {
+            let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
+                strings.get(&s.module),
+                strings.get(&s.file),
+                s.line,
+                strings.get(&s.format),
+                s.class.as_deref().map(|c| strings.get(c)),
+                FuncName::Static(strings.get(&s.func)),
+                None,
+            )));
+            let site = ValueSite::new(cs.key())?;
+            handles.push(RuntimeSite { callsite: cs, site });
+            parts.push((cs, cs.func(), true));
+        }
+        let mut maps = old.classmaps.clone();
+        maps.extend(new_maps.into_iter().map(Arc::new));
+        state.snapshot.store(Arc::new(Registry::new(
+            parts,
+            old.keys.clone(),
+            old.calls.clone(),
+            maps,
+        )));
+        Ok(handles)
+    }
+}
