@@ -66,3 +66,31 @@ pub fn wx_mappings() -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Runs one rendezvous with `method` outside any commit, for benchmarks
+/// that compare methods in one process. `sync_core` asks for core
+/// serialization (what a commit that wrote code needs). Prepares the method
+/// first if needed (membarrier registration, the signal handler).
+pub fn rendezvous(
+    method: crate::Method,
+    sync_core: bool,
+    timeout: std::time::Duration,
+) -> Result<(), crate::Error> {
+    match method {
+        crate::Method::Membarrier => {
+            crate::rendezvous::membarrier::ensure().map_err(|reason| crate::Error::Unavailable {
+                what: "membarrier".into(),
+                reason,
+            })?
+        }
+        crate::Method::Signal => {
+            crate::rendezvous::signal::install().map_err(|reason| crate::Error::Unavailable {
+                what: "signal".into(),
+                reason,
+            })?;
+        }
+        crate::Method::None => {}
+    }
+    let _guard = crate::lock::TEXT.lock();
+    crate::rendezvous::run(method, sync_core, timeout)
+}

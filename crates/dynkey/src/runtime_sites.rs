@@ -199,6 +199,35 @@ impl Control {
         classmaps: Vec<ClassMapSpec>,
         sites: Vec<SiteSpec>,
     ) -> Result<Vec<RuntimeSite>, Error> {
+        self.register_in_stub_order(classmaps, sites, None)
+    }
+
+    /// Like [`register`](Self::register), allocating the sites' stubs in the
+    /// order `stub_order` gives (a permutation of site indexes) rather than
+    /// in registration order. Benchmarks use it to make stub addresses
+    /// unrelated to the order queries visit sites, as in a real address
+    /// space, which is what the kernel's unsorted queue reacts to.
+    pub fn register_in_stub_order(
+        &self,
+        classmaps: Vec<ClassMapSpec>,
+        sites: Vec<SiteSpec>,
+        stub_order: Option<&[usize]>,
+    ) -> Result<Vec<RuntimeSite>, Error> {
+        if let Some(order) = stub_order {
+            let mut seen = vec![false; sites.len()];
+            let permutation = order.len() == sites.len()
+                && order
+                    .iter()
+                    .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true));
+            if !permutation {
+                return Err(invalid(
+                    "stub order",
+                    0,
+                    "stub_order",
+                    "is not a permutation of the site indexes",
+                ));
+            }
+        }
         let state = self.state();
         let _guard = state.lock();
         let old = state.snapshot.load();
@@ -215,20 +244,32 @@ impl Control {
             }
         }
         let mut strings = Interner::default();
-        let mut handles = Vec::with_capacity(sites.len());
+        let callsites: Vec<&'static Callsite> = sites
+            .iter()
+            .map(|s| {
+                &*Box::leak(Box::new(Callsite::__new(
+                    strings.get(&s.module),
+                    strings.get(&s.file),
+                    s.line,
+                    strings.get(&s.format),
+                    s.class.as_deref().map(|c| strings.get(c)),
+                    FuncName::Static(strings.get(&s.func)),
+                    None,
+                )))
+            })
+            .collect();
+        let mut stubs: Vec<Option<ValueSite>> = vec![None; callsites.len()];
+        let in_order: Vec<usize> = (0..callsites.len()).collect();
+        for &i in stub_order.unwrap_or(&in_order) {
+            stubs[i] = Some(ValueSite::new(callsites[i].key())?);
+        }
         let mut parts = old.parts();
-        for s in &sites {
-            let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
-                strings.get(&s.module),
-                strings.get(&s.file),
-                s.line,
-                strings.get(&s.format),
-                s.class.as_deref().map(|c| strings.get(c)),
-                FuncName::Static(strings.get(&s.func)),
-                None,
-            )));
-            let site = ValueSite::new(cs.key())?;
-            handles.push(RuntimeSite { callsite: cs, site });
+        let mut handles = Vec::with_capacity(callsites.len());
+        for (cs, site) in callsites.into_iter().zip(stubs) {
+            handles.push(RuntimeSite {
+                callsite: cs,
+                site: site.expect("every index allocated once"),
+            });
             parts.push((cs, cs.func(), true));
         }
         let mut maps = old.classmaps.clone();

@@ -15,6 +15,7 @@ fn spec(module: &str, func: &str, line: u32, class: Option<&str>) -> SiteSpec {
 
 #[test]
 fn registered_sites_are_listed_matched_and_tested_by_stubs() {
+    let _g = crate::global();
     let c = control();
     let map = ClassMapSpec {
         param: "plugin_rt.verbose".into(),
@@ -74,6 +75,8 @@ fn registered_sites_are_listed_matched_and_tested_by_stubs() {
 
 #[test]
 fn bad_entries_are_named_and_nothing_is_registered() {
+    // Serialized: site_count must not move because of another test.
+    let _g = crate::global();
     let c = control();
     let before = c.site_count();
     let err = c
