@@ -119,8 +119,8 @@ pub struct Counters {
     pub method: Method,
 }
 
-/// The process's control surface: see [`control`].
-#[derive(Debug)]
+/// The process's control surface: see [`control`]. Cheap to copy.
+#[derive(Debug, Clone, Copy)]
 pub struct Control {
     state: &'static State,
 }
