@@ -194,6 +194,7 @@ fn child_counts() {
             "many_queries": many_queries, "batch": batch, "param_bits": bits, "param": param,
             "kernel_way": kernel_way, "protected": protected,
             "total_matches_reports": total() - start == reported as u64,
+            "rendezvous_total": total(),
         })
     );
 }
