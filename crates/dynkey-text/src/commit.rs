@@ -287,3 +287,69 @@ fn plan_key_sites<'t>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ValueSite;
+
+    fn leaked_key() -> &'static RawKey {
+        Box::leak(Box::new(RawKey::new(false)))
+    }
+
+    /// `[OLD-VERIFIED]`: a site that does not hold what the plan expects
+    /// aborts the whole commit before any word is written.
+    #[test]
+    fn a_mismatched_word_aborts_the_commit_and_changes_nothing() {
+        let (k1, k2) = (leaked_key(), leaked_key());
+        let (s1, s2) = (ValueSite::new(k1).unwrap(), ValueSite::new(k2).unwrap());
+        let Some(word) = s2.stub_addr() else {
+            return; // the atomic kind has no code to corrupt (DYNKEY_SITES=atomic)
+        };
+        let good = {
+            let guard = TEXT.lock();
+            let text = guard.as_ref().unwrap();
+            let good = text.region(word).load(word);
+            text.region(word).store(word, good ^ 0xff00); // corrupt k2's stub
+            good
+        };
+        let err = commit(&[Change::Key(k1, true), Change::Key(k2, true)]).unwrap_err();
+        assert!(
+            matches!(err, Error::Verify { addr, .. } if addr == word),
+            "{err:?}"
+        );
+        assert!(
+            !k1.is_enabled() && !k1.check() && !s1.get(),
+            "k1 was planned before k2, yet nothing of it was written"
+        );
+        assert!(!k2.is_enabled());
+        {
+            let guard = TEXT.lock();
+            guard.as_ref().unwrap().region(word).store(word, good);
+        }
+        commit(&[Change::Key(k1, true), Change::Key(k2, true)]).unwrap();
+        assert!(s1.get() && s2.get());
+    }
+
+    #[test]
+    fn unknown_call_target_is_refused_before_anything() {
+        fn f() {}
+        let call: &'static RawCall =
+            Box::leak(Box::new(RawCall::new(Box::leak(Box::new([CodePtr::new(
+                f as *const (),
+            )])))));
+        let k = leaked_key();
+        let err = commit(&[Change::Key(k, true), Change::Call(call, 1)]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::NoSuchTarget {
+                index: 1,
+                targets: 1
+            }
+        );
+        assert!(
+            !k.is_enabled(),
+            "the valid change in the same commit is not applied"
+        );
+    }
+}

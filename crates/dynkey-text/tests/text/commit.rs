@@ -185,3 +185,18 @@ fn no_mapping_is_writable_and_executable() {
     let _ = ValueSite::new(Box::leak(Box::new(RawKey::new(false)))).unwrap();
     assert_eq!(dynkey_text::testing::wx_mappings(), Vec::<String>::new());
 }
+
+#[test]
+fn every_compiled_site_fits_in_one_word() {
+    // This binary holds thousands of generated sites (workload.rs) besides
+    // the ones above: none had to be left atomic for straddling a word.
+    let _ = crate::workload::inline_sites();
+    let status = dynkey_text::status().unwrap();
+    assert_eq!(status.demoted, Vec::<String>::new());
+    if status.site_kind == SiteKind::Inline {
+        assert!(
+            status.taken_over_bytes > 0,
+            "the pages holding sites were taken over"
+        );
+    }
+}

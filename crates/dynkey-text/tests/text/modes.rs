@@ -127,6 +127,24 @@ fn configuration_in_code_wins_and_is_set_once() {
     );
 }
 
+#[test]
+fn perf_map_names_the_taken_over_text() {
+    let j = run("perfmap", &[("DYNKEY_PERF_MAP", "1")]);
+    assert_eq!(j["kind"], "inline");
+    let map =
+        std::fs::read_to_string(j["map"].as_str().unwrap()).expect("the perf map was written");
+    let _ = std::fs::remove_file(j["map"].as_str().unwrap());
+    assert!(map.lines().count() > 10, "{map}");
+    assert!(
+        map.lines().all(|l| l.split(' ').count() >= 3),
+        "START SIZE NAME lines: {map}"
+    );
+    assert!(
+        map.contains("site"),
+        "function symbols of the binary are named: {map}"
+    );
+}
+
 /// Child entry point (does nothing unless run by a test above).
 #[test]
 #[ignore = "run by the modes tests in a child process"]
@@ -158,6 +176,10 @@ fn child_case() {
             Err(Error::AlreadyInitialized) => "already".into(),
             other => format!("{other:?}").into(),
         };
+    }
+    if case == "perfmap" {
+        site();
+        j["map"] = format!("/tmp/perf-{}.map", std::process::id()).into();
     }
     if case == "flip" {
         // A helper thread so a signal rendezvous has someone to signal.
