@@ -65,36 +65,16 @@ macro_rules! branch_unlikely_at {
 macro_rules! __site_at {
     ($keys:path, $index:expr, $polarity:literal, $jcc:literal, $on_jump:expr) => {
         let _: &'static [$crate::RawKey] = &$keys[..];
-        // SAFETY: as in `__site!`, with the key at a constant offset of the
-        // array (in bounds: the index is checked at compile time below).
-        unsafe {
-            ::core::arch::asm!(
-                ".p2align 3, , 4",
-                "2:",
-                ".byte 0xe9",
-                ".long 3f - 4f",
-                "4:",
-                ".pushsection dynkey_sites_v1, \"aR\"",
-                ".balign 8",
-                ".quad 2b - .",
-                ".quad {target} - .",
-                concat!(".quad {keys} + {off} - . + ", $polarity),
-                ".popsection",
-                ".pushsection .text.dynkey_check, \"ax\"",
-                "3:",
-                "cmp byte ptr [rip + {keys} + {off}], 0",
-                concat!($jcc, " {target}"),
-                "jmp 4b",
-                ".popsection",
-                keys = sym $keys,
-                off = const {
-                    assert!($index < $keys.len(), "key index out of bounds");
-                    $index * ::core::mem::size_of::<$crate::RawKey>()
-                },
-                target = label { $on_jump },
-                options(readonly, nostack),
-            )
-        }
+        $crate::__site_asm!(
+            $keys,
+            {
+                assert!($index < $keys.len(), "key index out of bounds");
+                $index * ::core::mem::size_of::<$crate::RawKey>()
+            },
+            $polarity,
+            $jcc,
+            $on_jump
+        );
     };
 }
 
@@ -115,11 +95,22 @@ macro_rules! __site_at {
 macro_rules! __site {
     ($key:path, $polarity:literal, $jcc:literal, $on_jump:expr) => {
         $crate::__assert_key_static(&$key);
+        $crate::__site_asm!($key, 0, $polarity, $jcc, $on_jump);
+    };
+}
+
+/// The branch site itself: the key's code byte is at `$key + $off`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site_asm {
+    ($key:path, $off:expr, $polarity:literal, $jcc:literal, $on_jump:expr) => {
         // SAFETY: the asm reads the key's code byte (out of line) and either
         // falls through or jumps to the label; it touches no register, stack
         // or memory the compiler owns besides the flags. Its bytes change
         // only as `[ONE-STORE]` writes by the runtime, which keep the jump
-        // target and the fall-through the only two outcomes.
+        // target and the fall-through the only two outcomes. `$key + $off`
+        // is a RawKey (callers check the type and the bounds).
         unsafe {
             ::core::arch::asm!(
                 ".p2align 3, , 4",
@@ -131,15 +122,16 @@ macro_rules! __site {
                 ".balign 8",
                 ".quad 2b - .",
                 ".quad {target} - .",
-                concat!(".quad {key} - . + ", $polarity),
+                concat!(".quad {key} + {off} - . + ", $polarity),
                 ".popsection",
                 ".pushsection .text.dynkey_check, \"ax\"",
                 "3:",
-                "cmp byte ptr [rip + {key}], 0",
+                "cmp byte ptr [rip + {key} + {off}], 0",
                 concat!($jcc, " {target}"),
                 "jmp 4b",
                 ".popsection",
                 key = sym $key,
+                off = const $off,
                 target = label { $on_jump },
                 options(readonly, nostack),
             )

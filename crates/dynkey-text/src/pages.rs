@@ -121,20 +121,9 @@ impl Region {
         // SAFETY: the source range is readable (caller) and the alias is a
         // fresh mapping of len bytes; they cannot overlap.
         unsafe { std::ptr::copy_nonoverlapping(start as *const u8, rw as *mut u8, len) };
-        // SAFETY: replaces the caller's range with identical contents
-        // (`[W^X]`: the new view is read+exec only). MAP_FIXED is atomic under
-        // the kernel's mmap lock: a thread running there faults the new page.
-        let p = unsafe {
-            libc::mmap(
-                start as *mut libc::c_void,
-                len,
-                libc::PROT_READ | libc::PROT_EXEC,
-                libc::MAP_SHARED | libc::MAP_FIXED,
-                fd,
-                0,
-            )
-        };
-        let err = (p == libc::MAP_FAILED).then(|| Error::last_os("mmap(MAP_FIXED over text)"));
+        // SAFETY: the range holds, at this moment, exactly the bytes just
+        // copied into the memfd (caller: nothing writes it).
+        let err = unsafe { map_exec_fixed(fd, start, len) }.err();
         // SAFETY: both mappings keep the file alive; the descriptor is not needed.
         unsafe { libc::close(fd) };
         match err {
@@ -245,20 +234,9 @@ impl Region {
             // SAFETY: as above; the new alias is ours alone.
             unsafe { AtomicU64::from_ptr((rw + off) as *mut u64) }.store(w, Ordering::Relaxed);
         }
-        // SAFETY: same contents, read+exec only (`[W^X]`); the child is
-        // single-threaded here, so nothing runs in the range while it is swapped.
-        let p = unsafe {
-            libc::mmap(
-                self.rx as *mut libc::c_void,
-                self.len,
-                libc::PROT_READ | libc::PROT_EXEC,
-                libc::MAP_SHARED | libc::MAP_FIXED,
-                fd,
-                0,
-            )
-        };
-        let failed = p == libc::MAP_FAILED;
-        let err = failed.then(|| Error::last_os("mmap(MAP_FIXED) in fork child"));
+        // SAFETY: the memfd holds the view's current contents, copied word
+        // by word; the child is single-threaded here.
+        let err = unsafe { map_exec_fixed(fd, self.rx, self.len) }.err();
         // SAFETY: mappings keep the file alive.
         unsafe { libc::close(fd) };
         if let Some(e) = err {
@@ -267,6 +245,34 @@ impl Region {
         // SAFETY: the old alias maps the parent's pages; the child must not keep it.
         unsafe { libc::munmap(self.rw as *mut libc::c_void, self.len) };
         self.rw = rw;
+        Ok(())
+    }
+}
+
+/// Maps `fd` read+exec over `[start, start + len)`, replacing what is there.
+///
+/// # Safety
+///
+/// The range is mapped by this process and the memfd holds exactly its
+/// current contents, so code running there sees no change: MAP_FIXED
+/// replaces the mapping atomically under the kernel's mmap lock, and a
+/// thread running in the range faults the new page in. The new view is
+/// read+exec only (`[W^X]`).
+unsafe fn map_exec_fixed(fd: libc::c_int, start: usize, len: usize) -> Result<(), Error> {
+    // SAFETY: see the function's contract.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(Error::last_os("mmap(MAP_FIXED over text)"))
+    } else {
         Ok(())
     }
 }

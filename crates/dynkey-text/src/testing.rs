@@ -5,6 +5,8 @@
 //!   so even a brief W+X window cannot go unnoticed (sampling
 //!   `/proc/self/maps` would miss it).
 //! - [`wx_mappings`]: the W+X lines of `/proc/self/maps` right now.
+//! - [`run_child_test`]: runs one test of the current test binary in a child
+//!   process (for process-wide state: configuration, counters).
 
 /// Installs the W^X seccomp filter on every thread of the process (it
 /// cannot be removed). Returns the OS error if the kernel refuses.
@@ -93,4 +95,29 @@ pub fn rendezvous(
     }
     let _guard = crate::lock::TEXT.lock();
     crate::rendezvous::run(method, sync_core, timeout)
+}
+
+/// Runs the test `name` of the current test binary (usually an `#[ignore]`d
+/// entry point) in a child process, with the `DYNKEY_*` configuration
+/// variables cleared and `env` set. The child's stdout holds its report.
+pub fn run_child_test(name: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary path"));
+    cmd.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for var in [
+        "DYNKEY_SITES",
+        "DYNKEY_RENDEZVOUS",
+        "DYNKEY_QUEUE",
+        "DYNKEY_QUERY",
+        "DYNKEY_PERF_MAP",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("spawn the child test")
 }

@@ -148,23 +148,22 @@ fn a_bad_site_table_is_exit_code_2_naming_entry_and_field() {
                      {"module":"m","file":"f.c","func":"g","line":2,"format":"y","class":"NOPE"}]}"#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dynkeyd"))
-        .args(["--listen", "127.0.0.1:0", "--sites", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refused = |path: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dynkeyd"))
+            .args(["--listen", "127.0.0.1:0", "--sites", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "a bad table is exit code 2");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(&path);
     assert!(stderr.contains("sites[1].class"), "{stderr}");
     std::fs::write(
         &path,
         r#"{"sites":[{"module":"m","file":"f.c","func":"g","line":-1,"format":"x"}]}"#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dynkeyd"))
-        .args(["--listen", "127.0.0.1:0", "--sites", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sites[0].line"));
+    let stderr = refused(&path);
+    assert!(stderr.contains("sites[0].line"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }

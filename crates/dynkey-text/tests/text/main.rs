@@ -19,24 +19,11 @@ mod queue_modes;
 mod stress;
 mod workload;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// Runs the `#[ignore]`d test `name` of this binary in a child process with
-/// extra environment variables; returns its output.
+/// Runs the ignored test `name` of this binary in a child with `env`.
 pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
-    cmd.args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for var in ["DYNKEY_SITES", "DYNKEY_RENDEZVOUS", "DYNKEY_QUEUE"] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("spawn child test")
+    dynkey_text::testing::run_child_test(name, env)
 }
 
 /// The last JSON object on a line of a child's stdout (libtest may print

@@ -168,17 +168,7 @@ fn child_counts() {
     reported += c.set_param("drm.debug", "0").unwrap().rendezvous;
     // The kernel's way: one query per class bit.
     let before = total();
-    for class in [
-        "DRM_UT_CORE",
-        "DRM_UT_DRIVER",
-        "DRM_UT_KMS",
-        "DRM_UT_PRIME",
-        "DRM_UT_ATOMIC",
-        "DRM_UT_VBL",
-        "DRM_UT_STATE",
-        "DRM_UT_LEASE",
-        "DRM_UT_DP",
-    ] {
+    for class in &kernel_like::CLASSES[..9] {
         let r = c.exec(format!("class {class} +p")).unwrap();
         reported += r.rendezvous;
     }

@@ -154,6 +154,24 @@ pub fn run(n: usize) -> bool {
     }
 }
 
+/// Every class of the two maps: the ten of `drm.debug`, then `lvlmod.verbose`'s.
+pub const CLASSES: [&str; 14] = [
+    "DRM_UT_CORE",
+    "DRM_UT_DRIVER",
+    "DRM_UT_KMS",
+    "DRM_UT_PRIME",
+    "DRM_UT_ATOMIC",
+    "DRM_UT_VBL",
+    "DRM_UT_STATE",
+    "DRM_UT_LEASE",
+    "DRM_UT_DP",
+    "DRM_UT_DRMRES",
+    "V0",
+    "V1",
+    "V2",
+    "V3",
+];
+
 /// Number of fixture sites.
 pub const SITES: usize = 17;
 

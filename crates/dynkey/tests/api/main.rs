@@ -23,7 +23,7 @@ mod registration;
 mod runtime;
 mod vectors;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 
 /// Serializes in-process tests that touch process-wide state (the sink,
@@ -35,26 +35,9 @@ pub fn global() -> std::sync::MutexGuard<'static, ()> {
     GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs the ignored test `name` in a child with `env`.
+/// Runs the ignored test `name` of this binary in a child with `env`.
 pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
-    cmd.args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for v in [
-        "DYNKEY_SITES",
-        "DYNKEY_RENDEZVOUS",
-        "DYNKEY_QUEUE",
-        "DYNKEY_QUERY",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("spawn child")
+    dynkey_text::testing::run_child_test(name, env)
 }
 
 /// The last JSON object on a line of the child's stdout.

@@ -38,22 +38,7 @@ fn status_of(e: &Error) -> u16 {
 fn reset() {
     let c = control();
     c.exec("=_").unwrap();
-    for class in [
-        "DRM_UT_CORE",
-        "DRM_UT_DRIVER",
-        "DRM_UT_KMS",
-        "DRM_UT_PRIME",
-        "DRM_UT_ATOMIC",
-        "DRM_UT_VBL",
-        "DRM_UT_STATE",
-        "DRM_UT_LEASE",
-        "DRM_UT_DP",
-        "DRM_UT_DRMRES",
-        "V0",
-        "V1",
-        "V2",
-        "V3",
-    ] {
+    for class in kernel_like::CLASSES {
         c.exec(format!("class {class} =_")).unwrap();
     }
     c.set_param("drm.debug", "0").unwrap();
