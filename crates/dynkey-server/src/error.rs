@@ -68,7 +68,7 @@ impl ApiError {
         err
     }
 
-    /// 413 for bodies of [`dynkey_query::MAX_BODY`] bytes or more.
+    /// 413 for bodies of [`MAX_BODY`] bytes or more.
     pub fn too_big(len: usize) -> ApiError {
         let mut err = ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -212,7 +212,7 @@ macro_rules! link_value_stub {
     };
 }
 
-/// A static call reached through a link-time stub: see [`link_call!`].
+/// A static call reached through a link-time stub: see [`link_call!`](crate::link_call).
 #[derive(Debug)]
 pub struct LinkCall<F: 'static> {
     stub: F,

@@ -54,7 +54,9 @@
 //!   described by data (trampoline-backed).
 //! - `DYNKEY_QUERY` in the environment is applied at start-up, before
 //!   `main`, like the kernel's `dyndbg=` boot parameter; a bad value is
-//!   reported on stderr and the program goes on.
+//!   reported on stderr and the program goes on. (When it is set, the
+//!   patching runtime starts before `main` too, with the configuration of
+//!   the environment: `dynkey_text::configure` in `main` is then too late.)
 //!
 //! # Guarantees
 //!

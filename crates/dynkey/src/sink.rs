@@ -1,8 +1,8 @@
 //! Where `pr_debug!` output goes.
 //!
 //! Standard error by default; [`set_sink`] replaces it, for example with the
-//! `log` bridge ([`LogSink`], feature `log`) or the `tracing` bridge
-//! ([`TracingSink`], feature `tracing`), so output lands wherever the
+//! `log` bridge (`LogSink`, feature `log`) or the `tracing` bridge
+//! (`TracingSink`, feature `tracing`), so output lands wherever the
 //! service already logs. The sink is read with an `arc-swap` load, only on
 //! the enabled path.
 
