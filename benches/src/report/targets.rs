@@ -1,0 +1,201 @@
+//! DESIGN.md's performance targets, each checked against the measured
+//! figures: met, not met (with the gap), or not measured here.
+
+use super::Inputs;
+
+/// One target's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The target, as DESIGN.md words it.
+    pub target: String,
+    /// What was measured (ratios, counts).
+    pub measured: String,
+    /// `Some(true)` met, `Some(false)` not met, `None` not measured.
+    pub met: Option<bool>,
+}
+
+impl Verdict {
+    /// The verdict cell.
+    pub fn cell(&self) -> &'static str {
+        match self.met {
+            Some(true) => "**met**",
+            Some(false) => "**not met**",
+            None => "not measured here",
+        }
+    }
+}
+
+fn v(target: &str, measured: String, met: Option<bool>) -> Verdict {
+    Verdict {
+        target: target.into(),
+        measured,
+        met,
+    }
+}
+
+const MISSING: &str = "no result (run the command above)";
+
+/// Every target.
+pub fn evaluate(i: &Inputs) -> Vec<Verdict> {
+    let c = &i.crit;
+    let mut out = Vec::new();
+
+    // 1. Disabled inline site across 1,000 distinct sites.
+    let sk = c.ratio("sk_read_disabled_1000", "dynkey_inline", "static_keys");
+    out.push(match sk {
+        Some(r) => v(
+            "disabled inline site, 1,000 distinct sites: within 1.5x of `static-keys`",
+            format!("dynkey / static-keys = {r:.2}x"),
+            Some(r <= 1.5),
+        ),
+        None => v(
+            "disabled inline site, 1,000 distinct sites: within 1.5x of `static-keys`",
+            MISSING.into(),
+            None,
+        ),
+    });
+    for (id, what) in [
+        (
+            "tracing_callsite_never",
+            "tracing's disabled callsite (interest cached never)",
+        ),
+        ("tracing", "tracing `debug!` under a global INFO level"),
+        (
+            "dynkey_atomic",
+            "a per-site atomic (dynkey's atomic kind, one key per line)",
+        ),
+        (
+            "atomic_bool_per_line",
+            "a per-site `AtomicBool`, one per line",
+        ),
+        ("atomic_bool", "a per-site `AtomicBool`, packed 64 per line"),
+    ] {
+        let target =
+            format!("disabled inline site, 1,000 distinct sites: at least 10x cheaper than {what}");
+        out.push(match c.ratio("read_disabled_1000", id, "dynkey_inline") {
+            Some(r) => v(
+                &target,
+                format!(
+                    "{r:.1}x cheaper{}",
+                    if r < 10.0 {
+                        format!(" (short by {:.1}x)", 10.0 / r)
+                    } else {
+                        String::new()
+                    }
+                ),
+                Some(r >= 10.0),
+            ),
+            None => v(&target, MISSING.into(), None),
+        });
+    }
+
+    // 2. Static calls.
+    for (what, id, base) in [
+        (
+            "link-time stub within 1.2x of a direct call",
+            "dynkey_link_call",
+            "direct",
+        ),
+        (
+            "run-time trampoline within 1.2x of a call through a fn pointer",
+            "dynkey_runtime_call",
+            "fn_pointer",
+        ),
+    ] {
+        out.push(match c.ratio("call_hot", id, base) {
+            Some(r) => v(what, format!("{r:.2}x (hot)"), Some(r <= 1.2)),
+            None => v(what, MISSING.into(), None),
+        });
+    }
+    let what = "run-time trampoline far cheaper than a fn pointer when the pointer's line is cold";
+    out.push(
+        match c.ratio("call_cold", "fn_pointer", "dynkey_runtime_call") {
+            Some(r) => v(
+                what,
+                format!("fn pointer / trampoline = {r:.2}x (cold); counted as met from 2x"),
+                Some(r >= 2.0),
+            ),
+            None => v(what, MISSING.into(), None),
+        },
+    );
+
+    // 3. The seed table.
+    let what = "`+p` then `-p` over 8,077 sites: 2 rendezvous, each request under 1 ms";
+    if i.seeds.is_empty() {
+        out.push(v(what, MISSING.into(), None));
+    }
+    for s in &i.seeds {
+        let Some(d) = s["modes"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == "default"))
+        else {
+            continue;
+        };
+        let rendezvous = d["rendezvous"].as_u64().unwrap_or(0);
+        let times: Vec<f64> = d["request_us"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_f64())
+            .collect();
+        let slowest = times.iter().copied().fold(0.0, f64::max);
+        out.push(v(
+            &format!(
+                "{what} ({} sites, {} layout)",
+                s["kind"].as_str().unwrap_or("?"),
+                s["layout"].as_str().unwrap_or("?")
+            ),
+            format!(
+                "{rendezvous} rendezvous; requests {} µs{}",
+                times
+                    .iter()
+                    .map(|t| format!("{t:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if slowest >= 1000.0 {
+                    format!(" (over by {:.1}x)", slowest / 1000.0)
+                } else {
+                    String::new()
+                }
+            ),
+            Some(rendezvous == 2 && slowest < 1000.0),
+        ));
+    }
+
+    // 4. Commit scaling.
+    let what = "commit cost linear in changed sites, one rendezvous, 1 to 100,000 sites";
+    let rows = i
+        .counts
+        .get("commit_scaling")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let one = !rows.is_empty()
+        && rows
+            .iter()
+            .all(|r| r["rendezvous_per_commit"].as_f64() == Some(1.0));
+    let t = |n: &str| c.get("commit_trampoline", n).map(|e| e.median);
+    out.push(match (t("1"), t("1000"), t("100000")) {
+        (Some(t1), Some(t3), Some(t5)) => {
+            let (early, late) = ((t3 - t1) / 999.0, (t5 - t3) / 99_000.0);
+            let linear = late <= 2.0 * early && early <= 2.0 * late;
+            v(
+                what,
+                format!(
+                    "rendezvous per commit: {}; marginal cost per trampoline {early:.0} ns (1 to 1,000) and {late:.0} ns (1,000 to 100,000); counted linear within 2x",
+                    if one { "1 at every N" } else { "NOT 1 everywhere" }
+                ),
+                Some(one && linear),
+            )
+        }
+        _ => v(what, MISSING.into(), None),
+    });
+
+    // 5. The server.
+    out.push(v(
+        "dynkeyd: 20,000 small queries/s on 2 cores, p99 under 2 ms",
+        "a server benchmark (dynkey-server), not part of these benches".into(),
+        None,
+    ));
+    out
+}
