@@ -10,13 +10,13 @@
 //! count
 //! ```
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::arch;
 use crate::config::QueueMode;
 use crate::counters::COUNTERS;
 use crate::error::Error;
+use crate::int_map::IntMap;
 use crate::key::{Change, CodePtr, RawCall, RawKey};
 use crate::lock::TEXT;
 use crate::pages::Region;
@@ -171,7 +171,8 @@ fn commit_inner(changes: &[Change], mode: Option<QueueMode>) -> Result<CommitRep
 /// One change per key, the last one winning, in first-seen order; call
 /// targets checked.
 fn dedup(changes: &[Change]) -> Result<Vec<Change>, Error> {
-    let mut seen: HashMap<usize, usize> = HashMap::with_capacity(changes.len());
+    let mut seen: IntMap<usize, usize> =
+        IntMap::with_capacity_and_hasher(changes.len(), Default::default());
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for c in changes {
         let addr = match *c {
@@ -246,11 +247,12 @@ fn plan_key_sites<'t>(
             let region = text.region(word);
             let found = region.load(word);
             let expect = Text::inline_bytes(s, old != 0)?;
-            if arch::extract(found, off, expect.len()) != expect {
+            let expected = arch::splice(found, off, &expect);
+            if found != expected {
                 return Err(Error::Verify {
                     addr: word,
                     found,
-                    expected: arch::splice(found, off, &expect),
+                    expected,
                 });
             }
             let new = arch::splice(found, off, &Text::inline_bytes(s, new != 0)?);

@@ -98,6 +98,7 @@ mod config;
 mod counters;
 mod error;
 mod fork;
+mod int_map;
 mod key;
 mod lock;
 mod macros;
@@ -115,6 +116,8 @@ pub use commit::{CommitReport, commit, commit_with};
 pub use config::{Config, MethodChoice, QueueMode, SiteMode};
 pub use counters::{BUCKETS, CountersSnapshot, HistogramSnapshot, bucket_bounds, counters};
 pub use error::{EncodeError, Error};
+#[doc(hidden)]
+pub use int_map::{IntHasher, IntMap};
 pub use key::{Change, CodePtr, FnPtr, KeyStatic, RawCall, RawKey};
 #[doc(hidden)]
 pub use macros::__assert_key_static;

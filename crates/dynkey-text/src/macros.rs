@@ -1,10 +1,15 @@
 //! The compiled-in sites: inline branches and link-time stubs.
 //!
 //! On x86-64 Linux each macro emits assembly in three places:
-//! - the site itself, in the function: `.p2align 3, , 4` then a 5-byte
+//! - the site itself, in the function: `.p2align 3, 0x2e, 4` then a 5-byte
 //!   `jmp rel32` spelled as bytes (so the assembler cannot shrink it),
 //!   kept inside one aligned 8-byte word: with up to 4 bytes of padding, an
-//!   instruction starting at offset 0-3 of a word ends by offset 8;
+//!   instruction starting at offset 0-3 of a word ends by offset 8. The
+//!   padding bytes are `0x2e` (a CS segment override, ignored in 64-bit
+//!   mode) rather than a NOP, so they become prefixes of the site: a
+//!   disabled site is one instruction (`2e.. 0f 1f 44 00 00`), an enabled
+//!   one `2e.. e9 rel32`. The prefixes never change; the patched 5 bytes
+//!   are all in one word. (GNU as pads long NOPs with the same prefix.)
 //! - a record in the `dynkey_sites_v1` / `dynkey_stubs_v1` section (see
 //!   `records.rs`);
 //! - for branches, an out-of-line check in `.text.dynkey_check` that loads
@@ -113,7 +118,7 @@ macro_rules! __site_asm {
         // is a RawKey (callers check the type and the bounds).
         unsafe {
             ::core::arch::asm!(
-                ".p2align 3, , 4",
+                ".p2align 3, 0x2e, 4",
                 "2:",
                 ".byte 0xe9",
                 ".long 3f - 4f",

@@ -9,13 +9,13 @@
 //! correct, and the next commit's rendezvous serializes every thread after
 //! those stores too.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Mutex, OnceLock};
 
 use crate::arch;
 use crate::config::{Config, MethodChoice, QueueMode, SiteMode};
 use crate::error::Error;
+use crate::int_map::IntMap;
 use crate::key::{RawCall, RawKey};
 use crate::lock::{TEXT, TextGuard};
 use crate::pages::{self, Region, Regions};
@@ -104,7 +104,7 @@ pub(crate) struct Text {
     pub patching: bool,
     /// Patched inline sites, sorted by (key, address).
     pub inline: Vec<InlineSite>,
-    pub keys: HashMap<usize, KeySites>,
+    pub keys: IntMap<usize, KeySites>,
     pub regions: Regions,
     pub stubs: crate::stubs::StubPages,
     pub queue: QueueMode,
@@ -177,7 +177,7 @@ fn start() -> Result<Runtime, Error> {
     let mut text = Text {
         patching: false,
         inline: Vec::new(),
-        keys: HashMap::new(),
+        keys: IntMap::default(),
         regions: Regions::default(),
         stubs: crate::stubs::StubPages::default(),
         queue: config.queue,

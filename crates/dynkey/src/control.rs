@@ -5,7 +5,6 @@
 //! whole request as **one** commit: one rendezvous for the body, however
 //! many queries and sites; none when only decoration flags change.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
 
@@ -142,7 +141,7 @@ pub fn init() {
 #[derive(Default)]
 struct Pending {
     order: Vec<(u32, Flags)>,
-    index: HashMap<u32, usize>,
+    index: dynkey_text::IntMap<u32, usize>,
 }
 
 impl Pending {

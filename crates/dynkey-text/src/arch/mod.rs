@@ -39,11 +39,6 @@ pub(crate) fn splice(word: u64, offset: usize, bytes: &[u8]) -> u64 {
     u64::from_le_bytes(raw)
 }
 
-/// The `len` bytes of `word` starting at byte `offset`.
-pub(crate) fn extract(word: u64, offset: usize, len: usize) -> Vec<u8> {
-    word.to_le_bytes()[offset..offset + len].to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +56,5 @@ mod tests {
         );
         let w = splice(0x1111_1111_1111_1111, 2, &[0xaa, 0xbb]);
         assert_eq!(w, 0x1111_1111_bbaa_1111);
-        assert_eq!(extract(w, 2, 2), vec![0xaa, 0xbb]);
     }
 }
