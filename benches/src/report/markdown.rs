@@ -391,6 +391,35 @@ fn class_params(i: &Inputs, s: &mut String) {
     }
 }
 
+fn load(i: &Inputs, s: &mut String) {
+    let Some(l) = &i.load else { return };
+    let _ = writeln!(
+        s,
+        "## dynkeyd under load\n\n`bash benches/load/run.sh --save` (wrk from Debian, 2 threads, on the \
+         same 2 vCPUs as the server): small queries to `POST /control` against the demo while its \
+         workers keep running their 8,077 sites; a third of the bodies flip `p` on one \
+         function's sites (a commit and a rendezvous), a third only change decorations (no \
+         rendezvous). {} s per row.\n\n| connections | queries/s | p50 | p99 |\n|---:|---:|---:|---:|",
+        l["seconds"]
+    );
+    for r in l["rows"].as_array().into_iter().flatten() {
+        let us = |k: &str| r[k].as_f64().map_or("-".into(), |v| fmt_ns(v * 1e3));
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {} | {} |",
+            r["connections"],
+            r["rps"].as_f64().unwrap_or(0.0),
+            us("p50_us"),
+            us("p99_us")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nThe server counted {} commits and {} membarrier rendezvous over the runs.\n",
+        l["commits"], l["rendezvous"]
+    );
+}
+
 /// The whole document.
 pub(super) fn render(i: &Inputs) -> String {
     let mut s = String::from(
@@ -414,6 +443,7 @@ pub(super) fn render(i: &Inputs) -> String {
     rendezvous(i, &mut s);
     seed_tables(i, &mut s);
     class_params(i, &mut s);
+    load(i, &mut s);
     s
 }
 

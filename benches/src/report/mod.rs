@@ -121,6 +121,8 @@ pub struct Inputs {
     pub machine: Machine,
     /// The `--note`.
     pub note: Option<String>,
+    /// `load.json` of `benches/load/run.sh --save` (dynkeyd under wrk).
+    pub load: Option<serde_json::Value>,
 }
 
 fn read_json(path: &Path) -> Option<serde_json::Value> {
@@ -154,6 +156,7 @@ impl Inputs {
             seeds,
             machine: Machine::detect(),
             note: o.note.clone(),
+            load: read_json(&o.results.join("load.json")),
         }
     }
 }

@@ -192,10 +192,38 @@ pub fn evaluate(i: &Inputs) -> Vec<Verdict> {
     });
 
     // 5. The server.
-    out.push(v(
-        "dynkeyd: 20,000 small queries/s on 2 cores, p99 under 2 ms",
-        "a server benchmark (dynkey-server), not part of these benches".into(),
-        None,
-    ));
+    let what = "dynkeyd: 20,000 small queries/s on 2 cores, p99 under 2 ms";
+    let rows = i
+        .load
+        .as_ref()
+        .and_then(|l| l["rows"].as_array().cloned())
+        .unwrap_or_default();
+    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    out.push(if rows.is_empty() {
+        v(
+            what,
+            "not run (`bash benches/load/run.sh --save`)".into(),
+            None,
+        )
+    } else {
+        let best = rows
+            .iter()
+            .filter(|r| num(r, "p99_us") < 2000.0)
+            .max_by(|a, b| num(a, "rps").total_cmp(&num(b, "rps")))
+            .unwrap_or(&rows[0]);
+        let (rps, p99, conns) = (
+            num(best, "rps"),
+            num(best, "p99_us"),
+            num(best, "connections"),
+        );
+        v(
+            what,
+            format!(
+                "{rps:.0} queries/s with p99 {:.2} ms at {conns} connections, demo workers running",
+                p99 / 1e3
+            ),
+            Some(rps >= 20_000.0 && p99 < 2000.0),
+        )
+    });
     out
 }

@@ -73,7 +73,7 @@ fn retake(text: &mut Text) {
 
 /// Rewrites every patched word from the key states (no allocation).
 fn resync(text: &Text) {
-    for ks in text.keys.values() {
+    for ks in &text.keys {
         let state = code_state(ks.key);
         if let KeyRef::Bool(_) = ks.key {
             for s in &text.inline[ks.inline.clone()] {
@@ -88,7 +88,7 @@ fn resync(text: &Text) {
                 }
             }
         }
-        for stub in &ks.stubs {
+        for stub in ks.stubs.iter() {
             if let Ok(want) = Text::stub_word(stub, state) {
                 let r = text.region(stub.word);
                 if r.load(stub.word) != want {

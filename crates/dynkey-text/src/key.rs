@@ -19,7 +19,7 @@
 //! site needs the value, not ordering, and visibility on return (G2) comes
 //! from the rendezvous.
 
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 /// A boolean key's storage. Put it in a `static` (or leak it) and point
 /// sites at it.
@@ -29,6 +29,10 @@ pub struct RawKey {
     /// Offset 0: compiled-in checks address it as `[rip + key]`.
     code: AtomicU8,
     state: AtomicU8,
+    /// 1 + the index of the key's sites in the runtime's table (0: none
+    /// yet), so a commit finds them without a lookup (the kernel's
+    /// `key->entries`). Read and written under the text lock only.
+    slot: AtomicU32,
 }
 
 impl RawKey {
@@ -37,6 +41,7 @@ impl RawKey {
         RawKey {
             code: AtomicU8::new(enabled as u8),
             state: AtomicU8::new(enabled as u8),
+            slot: AtomicU32::new(0),
         }
     }
 
@@ -65,6 +70,10 @@ impl RawKey {
 
     pub(crate) fn addr(&self) -> usize {
         self as *const RawKey as usize
+    }
+
+    pub(crate) fn slot(&self) -> &AtomicU32 {
+        &self.slot
     }
 }
 
@@ -120,6 +129,8 @@ pub struct RawCall {
     code: AtomicPtr<()>,
     state: AtomicUsize,
     targets: &'static [CodePtr],
+    /// As [`RawKey`]'s: where the runtime keeps the call's stubs.
+    slot: AtomicU32,
 }
 
 impl RawCall {
@@ -137,6 +148,7 @@ impl RawCall {
             code: AtomicPtr::new(targets[0].0 as *mut ()),
             state: AtomicUsize::new(0),
             targets,
+            slot: AtomicU32::new(0),
         }
     }
 
@@ -168,6 +180,10 @@ impl RawCall {
 
     pub(crate) fn addr(&self) -> usize {
         self as *const RawCall as usize
+    }
+
+    pub(crate) fn slot(&self) -> &AtomicU32 {
+        &self.slot
     }
 }
 

@@ -19,7 +19,8 @@ pub(crate) fn batches<T>(
     match mode {
         QueueMode::Sorted => {
             let mut all = items;
-            all.sort_by_key(&addr);
+            // Addresses are distinct: no need for a stable (allocating) sort.
+            all.sort_unstable_by_key(&addr);
             if !all.is_empty() {
                 out.push(all);
             }

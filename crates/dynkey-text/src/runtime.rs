@@ -15,7 +15,6 @@ use std::sync::{Mutex, OnceLock};
 use crate::arch;
 use crate::config::{Config, MethodChoice, QueueMode, SiteMode};
 use crate::error::Error;
-use crate::int_map::IntMap;
 use crate::key::{RawCall, RawKey};
 use crate::lock::{TEXT, TextGuard};
 use crate::pages::{self, Region, Regions};
@@ -58,6 +57,15 @@ pub(crate) enum KeyRef {
     Call(&'static RawCall),
 }
 
+impl KeyRef {
+    fn slot(self) -> &'static std::sync::atomic::AtomicU32 {
+        match self {
+            KeyRef::Bool(k) => k.slot(),
+            KeyRef::Call(c) => c.slot(),
+        }
+    }
+}
+
 /// A trampoline word and what it holds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stub {
@@ -82,7 +90,7 @@ pub(crate) struct KeySites {
     /// Patched inline sites, a run of `Text::inline`.
     pub inline: Range<usize>,
     /// Patched trampolines (link-time and run-time).
-    pub stubs: Vec<Stub>,
+    pub stubs: Stubs,
     /// Sites that read the key's code byte (or call pointer).
     pub atomic: u32,
 }
@@ -92,9 +100,34 @@ impl KeySites {
         KeySites {
             key,
             inline: 0..0,
-            stubs: Vec::new(),
+            stubs: Stubs::default(),
             atomic: 0,
         }
+    }
+}
+
+/// A key's stubs: almost always one, kept inline so a commit over many
+/// keys reads no second allocation per key.
+#[derive(Debug, Default)]
+pub(crate) struct Stubs {
+    first: Option<Stub>,
+    rest: Vec<Stub>,
+}
+
+impl Stubs {
+    pub(crate) fn push(&mut self, s: Stub) {
+        match self.first {
+            None => self.first = Some(s),
+            Some(_) => self.rest.push(s),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Stub> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.first.is_some() as usize + self.rest.len()
     }
 }
 
@@ -104,7 +137,8 @@ pub(crate) struct Text {
     pub patching: bool,
     /// Patched inline sites, sorted by (key, address).
     pub inline: Vec<InlineSite>,
-    pub keys: IntMap<usize, KeySites>,
+    /// Every key with sites, at the index its `slot` names (minus one).
+    pub keys: Vec<KeySites>,
     pub regions: Regions,
     pub stubs: crate::stubs::StubPages,
     pub queue: QueueMode,
@@ -119,11 +153,21 @@ pub(crate) struct Text {
 
 impl Text {
     pub(crate) fn sites_mut(&mut self, key: KeyRef) -> &mut KeySites {
-        let addr = match key {
-            KeyRef::Bool(k) => k.addr(),
-            KeyRef::Call(c) => c.addr(),
-        };
-        self.keys.entry(addr).or_insert_with(|| KeySites::new(key))
+        // Relaxed: the slot is read and written under the text lock only.
+        let slot = key.slot().load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if slot == 0 {
+            self.keys.push(KeySites::new(key));
+            key.slot()
+                .store(self.keys.len() as u32, std::sync::atomic::Ordering::Relaxed);
+            return self.keys.last_mut().expect("just pushed");
+        }
+        &mut self.keys[slot - 1]
+    }
+
+    /// The sites of `key`, if it has any.
+    pub(crate) fn sites_of(&self, key: KeyRef) -> Option<&KeySites> {
+        let slot = key.slot().load(std::sync::atomic::Ordering::Relaxed) as usize;
+        slot.checked_sub(1).and_then(|i| self.keys.get(i))
     }
 
     /// The word a trampoline must hold when its key is in `state` (a bool as
@@ -177,7 +221,7 @@ fn start() -> Result<Runtime, Error> {
     let mut text = Text {
         patching: false,
         inline: Vec::new(),
-        keys: IntMap::default(),
+        keys: Vec::new(),
         regions: Regions::default(),
         stubs: crate::stubs::StubPages::default(),
         queue: config.queue,
@@ -479,7 +523,7 @@ pub fn census() -> Result<Census, Error> {
     let guard = TEXT.lock();
     let text = text_of(&guard);
     let mut c = Census::default();
-    for ks in text.keys.values() {
+    for ks in &text.keys {
         let KeyRef::Bool(k) = ks.key else { continue };
         let on = k.is_enabled() as usize;
         c.sites[SiteKind::Inline as usize][on] += ks.inline.len() as u64;
@@ -490,10 +534,10 @@ pub fn census() -> Result<Census, Error> {
 }
 
 /// Sites testing one key or call, by kind (`SiteKind as usize`).
-fn site_counts(addr: usize) -> Result<[u64; 3], Error> {
+fn site_counts(key: KeyRef) -> Result<[u64; 3], Error> {
     runtime()?;
     let guard = TEXT.lock();
-    Ok(text_of(&guard).keys.get(&addr).map_or([0; 3], |ks| {
+    Ok(text_of(&guard).sites_of(key).map_or([0; 3], |ks| {
         [
             ks.inline.len() as u64,
             ks.stubs.len() as u64,
@@ -503,11 +547,11 @@ fn site_counts(addr: usize) -> Result<[u64; 3], Error> {
 }
 
 /// Sites testing `key`, by kind (index with `SiteKind as usize`).
-pub fn key_site_counts(key: &RawKey) -> Result<[u64; 3], Error> {
-    site_counts(key.addr())
+pub fn key_site_counts(key: &'static RawKey) -> Result<[u64; 3], Error> {
+    site_counts(KeyRef::Bool(key))
 }
 
 /// Sites (stubs) calling through `call`, by kind (index with `SiteKind as usize`).
-pub fn call_site_counts(call: &RawCall) -> Result<[u64; 3], Error> {
-    site_counts(call.addr())
+pub fn call_site_counts(call: &'static RawCall) -> Result<[u64; 3], Error> {
+    site_counts(KeyRef::Call(call))
 }

@@ -141,14 +141,13 @@ impl Callsite {
     fn print(&self, args: fmt::Arguments<'_>) {
         let flags = self.flags();
         let func = self.func();
-        let prefix = sink::decoration(
-            flags,
-            self.module,
-            func,
-            self.file,
-            self.line,
-            dynkey_text::os_thread_id(),
-        );
+        // gettid is a system call: only for the `t` flag.
+        let tid = if flags.contains(Flags::T) {
+            dynkey_text::os_thread_id()
+        } else {
+            0
+        };
+        let prefix = sink::decoration(flags, self.module, func, self.file, self.line, tid);
         sink::emit(&Record {
             module: self.module,
             file: self.file,

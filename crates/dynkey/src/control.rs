@@ -145,6 +145,11 @@ struct Pending {
 }
 
 impl Pending {
+    fn reserve(&mut self, more: usize) {
+        self.order.reserve(more);
+        self.index.reserve(more);
+    }
+
     fn update(&mut self, reg: &Registry, site: u32, f: impl FnOnce(Flags) -> Flags) {
         match self.index.get(&site) {
             Some(&i) => self.order[i].1 = f(self.order[i].1),
@@ -218,6 +223,7 @@ fn exec_in(state: &State, body: &[u8]) -> Result<Report, Error> {
         ids.clear();
         reg.matching(q, &mut ids);
         matched += ids.len();
+        pending.reserve(ids.len());
         for &id in &ids {
             pending.update(&reg, id, |f| q.op().apply(f));
         }
