@@ -21,7 +21,7 @@ for _ in $(seq 1 100); do
     [ -n "$addr" ] && break
     sleep 0.1
 done
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[^m]s$/) n *= 1e6; print n }'; }
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v !~ /us$/ && v ~ /s$/) n *= 1e6; print n }'; }
 rows=""
 echo "connections  queries/s   p50       p99      (dynkeyd demo, 2 wrk threads, ${secs}s each)"
 for c in 4 16 32; do

@@ -40,25 +40,27 @@ cargo build --release -p dynkey-benches --bins
 for sites in trampoline inline; do for layout in registration shuffled; do
   cargo run --release -p dynkey-benches --bin seed-table -- --sites $sites --layout $layout --save
 done; done
-cargo run --release -p dynkey-benches --bin bench-report -- --note \"...\"   # this file and benches/charts/
+bash benches/load/run.sh --save                # dynkeyd under wrk (apt-get install wrk)\ncargo run --release -p dynkey-benches --bin bench-report -- --note \"...\"   # this file and benches/charts/
 ```";
 
 /// What the figures depend on, for whoever reads a miss in the table above.
 const READING: &str = "### Reading the figures\n\n\
-- A disabled inline site is a 5-byte NOP, but `.p2align 3, , 4` before it (so the site fits \
-  one aligned 8-byte word, the unit of an atomic patch) adds a second NOP of padding to most \
-  sites. In a function that is nothing but 1,000 sites, the NOP stream is the whole cost, which \
-  is where `static-keys` (one NOP per site, no padding) is ahead; in a tight loop on one site \
-  the two are equal.\n\
+- A disabled inline site is one instruction: the 5-byte NOP, preceded by up to four `0x2e` \
+  prefix bytes where the site needed aligning (so its 5 patched bytes sit in one aligned 8-byte \
+  word, the unit of an atomic patch). In a function that is nothing but 1,000 sites, the NOP \
+  stream is the whole cost, and dynkey and `static-keys` (which patches by remapping pages, \
+  single-threaded only) are equal.\n\
 - Hot, a relaxed load of a flag in L1 costs about as much as a NOP on this CPU; a per-site flag \
   costs more once the flags are spread over cache lines (one per callsite descriptor), and much \
   more once the line is cold (the `cold` column, about 200 ns here), which patched code never \
   pays.\n\
-- Every rendezvous starts with a local serializing instruction (CPUID in dynkey-text), which \
-  exits to the hypervisor in a KVM guest: that, not the membarrier IPI, dominates a rendezvous \
-  with no busy thread, and it is paid once per batch, so 16,154 times unbatched.\n\
-- Commit cost per site grows once the commit's working set (key lookups, stub words, the plan) \
-  outgrows the caches: the work is O(N), the constant is not.\n\n";
+- A link-time stub is a direct call plus one `jmp`: it costs what a call through a function \
+  pointer costs when the pointer is hot, and nothing more when it is cold.\n\
+- Every rendezvous serializes the committing core with IRET to self (no hypervisor exit, unlike \
+  CPUID); with no busy thread, membarrier then costs about 0.5 µs, paid once per batch (16,154 \
+  times unbatched).\n\
+- Commit cost per site grows once the commit's working set (keys, stub words, the plan) outgrows \
+  the caches: the work is O(N), the constant is not.\n\n";
 
 /// `median ±MAD` per element, and the ratio to `base` in the same group.
 fn cell(c: &Results, group: &str, id: &str, base: &str) -> String {
@@ -397,8 +399,8 @@ fn load(i: &Inputs, s: &mut String) {
         s,
         "## dynkeyd under load\n\n`bash benches/load/run.sh --save` (wrk from Debian, 2 threads, on the \
          same 2 vCPUs as the server): small queries to `POST /control` against the demo while its \
-         workers keep running their 8,077 sites; a third of the bodies flip `p` on one \
-         function's sites (a commit and a rendezvous), a third only change decorations (no \
+         workers keep running their 8,077 sites; two thirds of the bodies flip `p` on one \
+         function's sites (a commit and a rendezvous), one third only change decorations (no \
          rendezvous). {} s per row.\n\n| connections | queries/s | p50 | p99 |\n|---:|---:|---:|---:|",
         l["seconds"]
     );
