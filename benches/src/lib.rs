@@ -97,11 +97,10 @@ pub fn tight(check: impl Fn() -> bool) -> u32 {
 pub fn evict<T: ?Sized>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY:
-        // - `clflush` needs a mapped address; `p` is a live reference;
-        // - neither instruction changes memory contents, only where they
-        //   are cached and when earlier accesses complete;
-        // - both are SSE2, part of the x86-64 baseline, so they exist.
+        // Both are SSE2, part of the x86-64 baseline, so they exist.
+        // SAFETY: `clflush` needs a mapped address and `p` is a live
+        // reference; neither instruction changes memory contents, only where
+        // they are cached and when earlier accesses complete.
         unsafe {
             core::arch::x86_64::_mm_clflush((p as *const T).cast::<u8>());
             core::arch::x86_64::_mm_mfence();

@@ -110,12 +110,10 @@ macro_rules! __site {
 #[macro_export]
 macro_rules! __site_asm {
     ($key:path, $off:expr, $polarity:literal, $jcc:literal, $on_jump:expr) => {
-        // SAFETY: the asm reads the key's code byte (out of line) and either
-        // falls through or jumps to the label; it touches no register, stack
-        // or memory the compiler owns besides the flags. Its bytes change
-        // only as `[ONE-STORE]` writes by the runtime, which keep the jump
-        // target and the fall-through the only two outcomes. `$key + $off`
-        // is a RawKey (callers check the type and the bounds).
+        // `$key + $off` is a RawKey (callers check the type and the bounds).
+        // SAFETY: the asm reads that key's code byte (out of line) and falls
+        // through or jumps to the label, touching nothing the compiler owns but
+        // the flags; `[ONE-STORE]` rewrites keep those the only two outcomes.
         unsafe {
             ::core::arch::asm!(
                 ".p2align 3, 0x2e, 4",
@@ -386,11 +384,11 @@ macro_rules! linker_section {
             let start = &raw const START as *const $ty;
             let stop = &raw const STOP as *const $ty;
             let n = (stop as usize - start as usize) / ::core::mem::size_of::<$ty>();
-            // SAFETY: only `static`s of type $ty are placed in $sec (by the
-            // macros that name it, and the sentinel above); the linker lays
-            // them out contiguously between the two symbols (same type, so
-            // same alignment, and a size that is a multiple of it); the
-            // section is mapped for the life of the process.
+            // Only `static`s of type $ty are placed in $sec (by the macros
+            // that name it, and the sentinel above).
+            // SAFETY: the linker lays them out contiguously between the two
+            // symbols (one type: one alignment, sizes a multiple of it), and
+            // the section is mapped for the life of the process.
             let all: &'static [$ty] = unsafe { ::core::slice::from_raw_parts(start, n) };
             all.iter().filter(|x| !::core::ptr::eq(*x, &SENTINEL)).collect()
         }

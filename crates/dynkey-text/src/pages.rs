@@ -179,12 +179,10 @@ impl Region {
             "word {word_addr:#x} outside region"
         );
         let p = (self.rw + (word_addr - self.rx)) as *mut u64;
-        // SAFETY:
-        // - p is 8-aligned (word_addr and both views are page-aligned) and
-        //   inside the alias, which lives as long as the process;
-        // - every Rust access to alias memory after setup goes through
-        //   atomics like this one (the CPU's instruction fetch of the same
-        //   physical page is not a Rust memory access).
+        // Both views are page-aligned and the alias lives as long as the process.
+        // SAFETY: p is 8-aligned and inside the alias; every Rust access to
+        // alias memory after setup is atomic like this one (instruction fetch
+        // of the same physical page is not a Rust memory access).
         unsafe { AtomicU64::from_ptr(p) }
     }
 

@@ -114,10 +114,10 @@ pub(crate) fn far_call_slot(target: usize) -> [u8; FAR_SLOT_LEN] {
 /// sync_core.h): an interrupt-return frame for the current privilege level
 /// that returns to the next instruction. Async-signal-safe.
 pub(crate) fn serialize_local() {
-    // SAFETY: the asm pushes a five-word frame (SS, the RSP from before the
-    // pushes, RFLAGS, CS, the address of label 2) and IRETQ pops exactly
-    // that frame, so RSP, the segments and RFLAGS end as they were pushed
-    // and execution goes on at label 2. It uses the stack (no `nostack`)
+    // The asm pushes a five-word frame (SS, the RSP from before the pushes,
+    // RFLAGS, CS, the address of label 2) for IRETQ to pop.
+    // SAFETY: IRETQ pops exactly that frame: RSP, segments and RFLAGS end as
+    // pushed, execution goes on at label 2. It uses the stack (no `nostack`)
     // and clobbers only `tmp` and the flags (`add` runs before `pushfq`).
     unsafe {
         core::arch::asm!(
