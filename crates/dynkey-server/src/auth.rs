@@ -8,7 +8,8 @@ use axum::response::Response;
 use crate::{ApiError, AppState};
 
 /// Compares in time that depends only on the lengths, so a client cannot
-/// learn a token byte by byte from response times.
+/// learn a token byte by byte from response times (the length itself is
+/// not secret enough to matter: tokens should be long and random).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -34,8 +35,9 @@ pub async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(next.run(req).await),
         _ => Err(ApiError::new(

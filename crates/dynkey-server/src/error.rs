@@ -95,7 +95,12 @@ impl ApiError {
     /// The body could not be read.
     pub fn body(rejection: BytesRejection) -> ApiError {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_big(usize::MAX),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                let mut e = ApiError::too_big(0);
+                e.errors[0].message =
+                    format!("body of more than 64 KiB; expected fewer than {MAX_BODY} bytes");
+                e
+            }
             status => ApiError::new(status, "E_BAD_REQUEST", rejection.body_text()),
         }
     }
@@ -126,6 +131,16 @@ impl From<dynkey::Error> for ApiError {
                 ApiError { status, errors }
             }
             E::UnknownParam(_) | E::UnknownCall(_) => ApiError::not_found(&e.to_string()),
+            // The change was applied (code written, states published) but
+            // some thread may lag: say so, so clients do not retry blindly.
+            E::Text(
+                t @ (dynkey::__private::dynkey_text::Error::RendezvousTimeout { .. }
+                | dynkey::__private::dynkey_text::Error::Rendezvous { .. }),
+            ) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "E_RENDEZVOUS",
+                format!("applied, but the rendezvous did not complete: {t}"),
+            ),
             E::Text(_) => ApiError::internal(&e),
             e => ApiError::new(StatusCode::BAD_REQUEST, e.category(), e.to_string()),
         }

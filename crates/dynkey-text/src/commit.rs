@@ -59,6 +59,7 @@ pub fn commit(changes: &[Change]) -> Result<CommitReport, Error> {
 
 /// Like [`commit`], in a given queue mode.
 pub fn commit_with(changes: &[Change], mode: QueueMode) -> Result<CommitReport, Error> {
+    mode.check()?;
     commit_inner(changes, Some(mode))
 }
 

@@ -197,6 +197,20 @@ impl FromStr for QueueMode {
     }
 }
 
+impl QueueMode {
+    /// An error for a queue of capacity 0 (the parser never makes one).
+    pub(crate) fn check(self) -> Result<(), Error> {
+        match self {
+            QueueMode::QueuedUnsorted(0) | QueueMode::QueuedSorted(0) => Err(Error::Config {
+                var: "queue mode",
+                value: self.to_string(),
+                expected: "a queue capacity of at least 1",
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for QueueMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

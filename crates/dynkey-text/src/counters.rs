@@ -36,7 +36,6 @@ struct Histogram {
     buckets: [AtomicU64; BUCKETS],
     overflow: AtomicU64,
     sum_ns: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Histogram {
@@ -45,7 +44,6 @@ impl Histogram {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
             overflow: AtomicU64::new(0),
             sum_ns: AtomicU64::new(0),
-            count: AtomicU64::new(0),
         }
     }
 
@@ -63,13 +61,17 @@ impl Histogram {
         };
         self.sum_ns
             .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
-        self.count.fetch_add(1, Relaxed);
     }
 
     fn snapshot(&self) -> HistogramSnapshot {
+        let buckets: [u64; BUCKETS] = std::array::from_fn(|i| self.buckets[i].load(Relaxed));
+        // The count is derived from what was read, not read on its own: a
+        // commit recording meanwhile could otherwise leave a bucket above
+        // the total, which Prometheus rejects.
+        let count = buckets.iter().sum::<u64>() + self.overflow.load(Relaxed);
         HistogramSnapshot {
-            buckets: std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
-            count: self.count.load(Relaxed),
+            buckets,
+            count,
             sum_seconds: self.sum_ns.load(Relaxed) as f64 * 1e-9,
         }
     }

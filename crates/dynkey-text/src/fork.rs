@@ -99,13 +99,20 @@ fn resync(text: &Text) {
     }
 }
 
-/// Refuses commits in a detached fork child.
+/// Refuses to write code in a detached fork child, or in a process made
+/// without the fork handlers (a raw `clone`): its pages are the parent's.
 pub(crate) fn check(text: &Text) -> Result<(), Error> {
-    match text.detached {
-        Some(reason) => Err(Error::Unavailable {
-            what: "patching after fork".into(),
-            reason: reason.into(),
-        }),
-        None => Ok(()),
-    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let reason = match text.detached {
+        Some(reason) => reason,
+        None if text.patching && text.pid != pid => {
+            "this process was forked without the fork handlers; its code pages are its parent's"
+        }
+        None => return Ok(()),
+    };
+    Err(Error::Unavailable {
+        what: "patching after fork".into(),
+        reason: reason.into(),
+    })
 }

@@ -222,7 +222,14 @@ impl Region {
     /// of `pthread_atfork`, where only the forking thread exists.
     pub(crate) fn retake_in_child(&mut self) -> Result<(), Error> {
         let fd = memfd(c"dynkey-text", self.len)?;
-        let rw = map_alias(fd, self.len)?;
+        let rw = match map_alias(fd, self.len) {
+            Ok(rw) => rw,
+            Err(e) => {
+                // SAFETY: fd is ours and unused.
+                unsafe { libc::close(fd) };
+                return Err(e);
+            }
+        };
         for off in (0..self.len).step_by(8) {
             // SAFETY: both addresses are 8-aligned and inside mappings of
             // self.len bytes; the view is readable and the parent writes it

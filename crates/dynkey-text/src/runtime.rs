@@ -213,6 +213,7 @@ fn start() -> Result<Runtime, Error> {
             None => Config::from_env()?,
         }
     };
+    crate::arch::prepare_serialize();
     let mut fallback: Vec<String> = Vec::new();
     let mut sites = config.sites;
     let method = choose_method(&config, &mut sites, &mut fallback)?;
@@ -243,6 +244,14 @@ fn start() -> Result<Runtime, Error> {
             }
             Err(reason) => {
                 fallback.push(format!("sites are atomic: {reason}"));
+                // Forget what the failed attempt registered (keys found
+                // their sites through it), so nothing is counted twice.
+                for ks in &text.keys {
+                    ks.key.slot().store(0, std::sync::atomic::Ordering::Relaxed);
+                }
+                text.keys.clear();
+                text.inline.clear();
+                text.demoted.clear();
                 false
             }
         },
@@ -277,7 +286,10 @@ fn choose_method(
     };
     match config.rendezvous {
         MethodChoice::Membarrier => membarrier::ensure().map(|()| Method::Membarrier).map_err(|r| forced("membarrier", r)),
-        MethodChoice::Signal => signal::install().map(|_| Method::Signal).map_err(|r| forced("signal", r)),
+        MethodChoice::Signal => signal::install()
+            .and_then(|_| signal::usable())
+            .map(|_| Method::Signal)
+            .map_err(|r| forced("signal", r)),
         MethodChoice::None => match *sites {
             SiteMode::Patch => Err(forced(
                 "none",
@@ -292,7 +304,7 @@ fn choose_method(
         },
         MethodChoice::Auto => match membarrier::ensure() {
             Ok(()) => Ok(Method::Membarrier),
-            Err(why) => match signal::install() {
+            Err(why) => match signal::install().and_then(|_| signal::usable()) {
                 Ok(_) => {
                     fallback.push(format!("rendezvous by signals: {why}"));
                     Ok(Method::Signal)
@@ -366,10 +378,17 @@ fn enable_patching(text: &mut Text) -> Result<(), String> {
     let mut stubs = Vec::new();
     for r in records::link_stubs() {
         let key = stub_key(r.kind, r.key);
-        // SAFETY: a stub record's word is an 8-aligned word of our text
-        // (the stub macros align it), readable.
-        let word = unsafe { (r.word as *const u64).read_volatile() };
-        let ok = r.word.is_multiple_of(8)
+        let aligned = r.word.is_multiple_of(8);
+        // SAFETY: a stub record's word lies in our readable text; the
+        // unaligned case (which the stub macros never produce) reads bytewise.
+        let word = unsafe {
+            if aligned {
+                (r.word as *const u64).read_volatile()
+            } else {
+                (r.word as *const u64).read_unaligned()
+            }
+        };
+        let ok = aligned
             && match key {
                 KeyRef::Bool(_) => arch::is_compiled_value_word(word),
                 KeyRef::Call(c) => {
@@ -496,6 +515,7 @@ pub(crate) fn text_of(guard: &TextGuard) -> &Text {
 
 /// Sets the queue mode for later commits.
 pub fn set_queue_mode(mode: QueueMode) -> Result<(), Error> {
+    mode.check()?;
     runtime()?;
     let mut guard = TEXT.lock();
     guard.as_mut().expect("started").queue = mode;

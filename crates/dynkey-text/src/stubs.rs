@@ -90,7 +90,10 @@ impl ValueSite {
         let rt = runtime()?;
         let mut guard = TEXT.lock();
         let text = guard.as_mut().expect("started");
-        if !rt.patching {
+        if rt.patching {
+            // A detached fork child must not fill slots of its parent's pages.
+            crate::fork::check(text)?;
+        } else {
             text.sites_mut(KeyRef::Bool(key)).atomic += 1;
             return Ok(ValueSite {
                 repr: ValueRepr::Atomic(key),
@@ -172,7 +175,10 @@ impl<F: FnPtr> RuntimeCall<F> {
         let rt = runtime()?;
         let mut guard = TEXT.lock();
         let text = guard.as_mut().expect("started");
-        if !rt.patching {
+        if rt.patching {
+            // A detached fork child must not fill slots of its parent's pages.
+            crate::fork::check(text)?;
+        } else {
             text.sites_mut(KeyRef::Call(raw)).atomic += 1;
             return Ok(RuntimeCall { raw, stub: None });
         }

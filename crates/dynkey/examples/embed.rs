@@ -75,7 +75,8 @@ fn run_workers(round: u64) -> u64 {
 }
 
 fn main() {
-    dynkey::init();
+    // A bad DYNKEY_QUERY was reported on stderr; the service goes on.
+    let _ = dynkey::init();
     println!("{}", control().listing_string());
     pr_debug!("service starting");
 

@@ -130,10 +130,15 @@ pub fn control() -> Control {
     Control { state: start() }
 }
 
-/// Starts the registry now (otherwise it starts on first use), so that
-/// `DYNKEY_QUERY` errors show at start-up.
-pub fn init() {
+/// Starts the registry now (otherwise it starts on first use) and returns
+/// the error of `DYNKEY_QUERY`, if it had one (it was also reported on
+/// stderr, and nothing of it was applied).
+pub fn init() -> Result<(), Error> {
     start();
+    match crate::registry::boot_query_error() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Per-site new flags, in the order the request first visited each site
@@ -160,6 +165,17 @@ impl Pending {
             }
         }
     }
+}
+
+/// Whether an error came after the changes were applied: the code was
+/// written and the states published, but some thread may lag.
+fn applied(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Text(
+            dynkey_text::Error::RendezvousTimeout { .. } | dynkey_text::Error::Rendezvous { .. }
+        )
+    )
 }
 
 /// Applies new flags as one commit; returns (sites changed, rendezvous).
@@ -228,8 +244,11 @@ fn exec_in(state: &State, body: &[u8]) -> Result<Report, Error> {
             pending.update(&reg, id, |f| q.op().apply(f));
         }
     }
-    let (changed, rendezvous) = apply(&reg, pending)?;
-    state.count_queries(queries.len(), 0);
+    let result = apply(&reg, pending);
+    if result.as_ref().is_ok() || result.as_ref().is_err_and(applied) {
+        state.count_queries(queries.len(), 0);
+    }
+    let (changed, rendezvous) = result?;
     Ok(Report {
         queries: queries.len(),
         matched,
@@ -291,9 +310,13 @@ impl Control {
                 pending.update(&reg, site, |f| op.apply(f));
             }
         }
-        let (changed, rendezvous) = apply(&reg, pending)?;
-        // Relaxed: read and written under the control lock only.
-        entry.value.store(change.stored, Ordering::Relaxed);
+        let result = apply(&reg, pending);
+        if result.is_ok() || result.as_ref().is_err_and(applied) {
+            // Relaxed: read and written under the control lock only.
+            entry.value.store(change.stored, Ordering::Relaxed);
+        }
+        let (changed, rendezvous) = result?;
+
         Ok(ParamReport {
             param: name.into(),
             value: format_param_value(entry.map.kind, change.stored),

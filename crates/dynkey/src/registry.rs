@@ -237,16 +237,25 @@ pub(crate) struct State {
 
 static STATE: OnceLock<State> = OnceLock::new();
 static BOOT_QUERY: std::sync::Once = std::sync::Once::new();
+static BOOT_ERROR: OnceLock<crate::Error> = OnceLock::new();
 
 /// The state, built on first use; `DYNKEY_QUERY` is applied once, then.
 pub(crate) fn start() -> &'static State {
     let state = STATE.get_or_init(build);
-    BOOT_QUERY.call_once(|| {
+    // `_force`: a panic in an earlier attempt must not poison every later
+    // call (the constructor catches it and the program goes on).
+    BOOT_QUERY.call_once_force(|_| {
         if let Err(e) = crate::control::apply_env_query(state) {
             eprintln!("dynkey: DYNKEY_QUERY not applied: {e}");
+            let _ = BOOT_ERROR.set(e);
         }
     });
     state
+}
+
+/// What went wrong with `DYNKEY_QUERY` at start-up, if anything.
+pub(crate) fn boot_query_error() -> Option<crate::Error> {
+    BOOT_ERROR.get().cloned()
 }
 
 fn build() -> State {
@@ -265,7 +274,13 @@ fn build() -> State {
                 kind: d.kind,
                 base: d.base,
                 names: d.classes.iter().map(|c| c.to_string()).collect(),
-                flags: d.flags.parse().unwrap_or(Flags::P),
+                flags: d.flags.parse().unwrap_or_else(|_| {
+                    eprintln!(
+                        "dynkey: class map {}: flags {:?} are not flag characters; using p",
+                        d.param, d.flags
+                    );
+                    Flags::P
+                }),
             },
             modules: d.modules.iter().map(|m| m.to_string()).collect(),
             value: AtomicU64::new(0),

@@ -33,6 +33,9 @@ fn mutating_routes_need_the_bearer_token() {
         b"func nobody +p",
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    let lower = [("Authorization", "bearer s3cret")];
+    let r = s.request("POST", "/control", &lower, b"func nobody +p");
+    assert_eq!(r.status, 200, "the scheme is case-insensitive (RFC 9110)");
     assert_eq!(s.get("/control").status, 200, "reading needs no token");
     assert_eq!(s.get("/metrics").status, 200);
 }

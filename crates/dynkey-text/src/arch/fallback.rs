@@ -45,6 +45,9 @@ pub(crate) fn near_call_word(_word_addr: usize, target: usize) -> Result<u64, En
 pub(crate) fn far_call_slot(_target: usize) -> [u8; FAR_SLOT_LEN] {
     [0; FAR_SLOT_LEN]
 }
+pub(crate) fn prepare_serialize() -> u8 {
+    0
+}
 pub(crate) fn serialize_local() {
     core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
 }

@@ -105,15 +105,74 @@ pub(crate) fn far_call_slot(target: usize) -> [u8; FAR_SLOT_LEN] {
     slot
 }
 
+/// How this process serializes its core, chosen once (0: not yet).
+static SERIALIZER: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+const BY_SERIALIZE: u8 = 1;
+const BY_IRET: u8 = 2;
+const BY_CPUID: u8 = 3;
+
+/// Picks the cheapest serializing instruction this process may use.
+fn choose_serializer() -> u8 {
+    // SERIALIZE where the CPU has it: CPUID.(EAX=7, ECX=0):EDX[14].
+    if core::arch::x86_64::__cpuid_count(7, 0).edx & (1 << 14) != 0 {
+        return BY_SERIALIZE;
+    }
+    // IRET to self, unless user shadow stacks (CET) are on: a same-privilege
+    // IRET then checks a shadow-stack frame that was never pushed (#CP).
+    const ARCH_SHSTK_STATUS: libc::c_int = 0x5005;
+    const ARCH_SHSTK_SHSTK: u64 = 1;
+    let mut features: u64 = 0;
+    // SAFETY: ARCH_SHSTK_STATUS writes one u64 through the pointer given;
+    // kernels without it fail with EINVAL and write nothing.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_SHSTK_STATUS,
+            &mut features as *mut u64,
+        )
+    };
+    if r == 0 && features & ARCH_SHSTK_SHSTK != 0 {
+        BY_CPUID
+    } else {
+        BY_IRET
+    }
+}
+
 /// Serializes this core's instruction stream (SDM 8.1.3): after it, this
 /// thread fetches the bytes written through the alias, not stale ones.
+/// Async-signal-safe once [`prepare_serialize`] ran.
 ///
-/// IRET is serializing (SDM vol. 3, 10.3), and unlike CPUID it does not exit
-/// to a hypervisor (CPUID cost 3.8 µs in a KVM guest here, most of a
-/// rendezvous). This is the kernel's `iret_to_self` (arch/x86/include/asm/
-/// sync_core.h): an interrupt-return frame for the current privilege level
-/// that returns to the next instruction. Async-signal-safe.
+/// CPUID serializes everywhere but exits to the hypervisor in a VM (3.8 µs
+/// in a KVM guest here, most of a rendezvous), so it is the last resort.
+/// SERIALIZE is used where the CPU has it; otherwise IRET to self (SDM
+/// vol. 3, 10.3: IRET is serializing), the kernel's `iret_to_self`
+/// (arch/x86/include/asm/sync_core.h), unless shadow stacks forbid it.
 pub(crate) fn serialize_local() {
+    let mut how = SERIALIZER.load(core::sync::atomic::Ordering::Relaxed);
+    if how == 0 {
+        how = prepare_serialize();
+    }
+    match how {
+        // SAFETY: SERIALIZE (0f 01 e8) only serializes; the CPU has it.
+        BY_SERIALIZE => unsafe {
+            core::arch::asm!(".byte 0x0f, 0x01, 0xe8", options(nostack, preserves_flags))
+        },
+        BY_IRET => iret_to_self(),
+        _ => {
+            let _ = core::arch::x86_64::__cpuid(0);
+        }
+    }
+}
+
+/// Chooses the serializing instruction now (so a signal handler never has to).
+pub(crate) fn prepare_serialize() -> u8 {
+    let how = choose_serializer();
+    // Relaxed: every thread computes the same value.
+    SERIALIZER.store(how, core::sync::atomic::Ordering::Relaxed);
+    how
+}
+
+fn iret_to_self() {
     // The asm pushes a five-word frame (SS, the RSP from before the pushes,
     // RFLAGS, CS, the address of label 2) for IRETQ to pop.
     // SAFETY: IRETQ pops exactly that frame: RSP, segments and RFLAGS end as
@@ -142,7 +201,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serialize_local_returns_to_the_next_instruction() {
+    fn every_serializer_returns_to_the_next_instruction() {
+        iret_to_self();
+        let _ = core::arch::x86_64::__cpuid(0);
+        assert!(matches!(
+            prepare_serialize(),
+            BY_SERIALIZE | BY_IRET | BY_CPUID
+        ));
         let mut x = 1u64;
         for _ in 0..1000 {
             serialize_local();

@@ -99,6 +99,8 @@ extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *m
 
 /// Installs the handler on the first free real-time signal.
 pub(crate) fn install() -> Result<i32, String> {
+    // The handler serializes: choose how before it can run.
+    crate::arch::prepare_serialize();
     let current = SIGNO.load(Ordering::Relaxed);
     if current != 0 {
         return Ok(current);
@@ -154,17 +156,62 @@ fn table_for(n: usize) -> &'static Table {
     t
 }
 
-fn other_threads() -> Vec<i32> {
+/// Whether a thread can run a signal handler: not a zombie (a main thread
+/// that called `pthread_exit` stays listed) and not an io_uring worker
+/// (kernel threads of the process that never return to user space).
+fn can_answer(tid: i32) -> bool {
+    const PF_IO_WORKER: u64 = 0x10;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false; // gone
+    };
+    // Fields after the command name (which may hold spaces): state, ppid,
+    // pgrp, session, tty, tpgid, flags.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return true;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let zombie = matches!(fields.first(), Some(&"Z") | Some(&"X"));
+    let io_worker = fields
+        .get(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|f| f & PF_IO_WORKER != 0);
+    !zombie && !io_worker
+}
+
+/// The other threads of the process that can answer a signal. An error if
+/// `/proc/self/task` cannot be read: without the list there is no way to
+/// reach every thread, and "no threads" would be a silent success.
+fn other_threads() -> Result<Vec<i32>, Error> {
     let me = gettid();
-    let mut tids: Vec<i32> = std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    tids.retain(|&t| t != me);
+    let dir = std::fs::read_dir("/proc/self/task").map_err(|e| Error::Rendezvous {
+        method: crate::Method::Signal,
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+    })?;
+    let mut tids = Vec::new();
+    for entry in dir {
+        let entry = entry.map_err(|e| Error::Rendezvous {
+            method: crate::Method::Signal,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })?;
+        if let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+            && tid != me
+            && can_answer(tid)
+        {
+            tids.push(tid);
+        }
+    }
     tids.sort_unstable();
-    tids
+    Ok(tids)
+}
+
+/// Whether the thread list is readable (checked when the method is chosen).
+pub(crate) fn usable() -> Result<(), String> {
+    other_threads()
+        .map(drop)
+        .map_err(|e| format!("cannot list the process's threads: {e}"))
 }
 
 /// One round (see the module docs). Caller holds the text lock.
@@ -173,7 +220,7 @@ pub(crate) fn round(timeout: Duration) -> Result<(), Error> {
         what: "signal rendezvous".into(),
         reason: "handler not installed".into(),
     })?;
-    let tids = other_threads();
+    let tids = other_threads()?;
     if tids.is_empty() {
         return Ok(());
     }
@@ -205,8 +252,9 @@ pub(crate) fn round(timeout: Duration) -> Result<(), Error> {
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            // Threads that exited while we waited did answer, in a way.
-            let alive = other_threads();
+            // Threads that exited while we waited did answer, in a way; if
+            // the list cannot be read, every pending thread counts.
+            let alive = other_threads().unwrap_or_else(|_| pending.clone());
             let unanswered: Vec<i32> = pending
                 .into_iter()
                 .filter(|t| alive.binary_search(t).is_ok())

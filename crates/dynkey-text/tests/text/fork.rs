@@ -74,5 +74,27 @@ fn child_fork() {
         "the child's code followed only the child (status {wstatus}), kind {:?}",
         status.site_kind
     );
+    // A child made by the raw system call runs no fork handlers: it still
+    // maps its parent's code pages, so it must refuse to patch them.
+    // SAFETY: the child only commits (which fails before writing) and exits
+    // with _exit.
+    let raw = unsafe { libc::syscall(libc::SYS_fork) };
+    assert!(raw >= 0, "raw fork failed");
+    if raw == 0 {
+        let refused = matches!(
+            commit(&[Change::Key(&FORKED, false)]),
+            Err(dynkey_text::Error::Unavailable { .. })
+        );
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(if refused { 0 } else { 1 }) };
+    }
+    let mut raw_status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(raw as libc::pid_t, &mut raw_status, 0) };
+    assert!(
+        libc::WIFEXITED(raw_status) && libc::WEXITSTATUS(raw_status) == 0,
+        "a child without fork handlers refused to patch (status {raw_status})"
+    );
+    assert!(forked_site(), "and the parent's code is untouched");
     println!("fork: ok");
 }
