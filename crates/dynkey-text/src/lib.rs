@@ -86,6 +86,9 @@
 //! - Sites in `dlopen`ed libraries are not found (their sections have their
 //!   own start/stop symbols); use run-time sites there.
 //! - Run-time stubs are never freed.
+//! - A `fork()` while another thread is in the middle of the runtime's
+//!   first start-up leaves the child unable to use it (start early, e.g.
+//!   with [`status`], in programs that fork from threads).
 //! - Taken-over text shows as `/memfd:dynkey-text` in `/proc/PID/maps`;
 //!   `DYNKEY_PERF_MAP=1` writes `/tmp/perf-PID.map` for profilers.
 
