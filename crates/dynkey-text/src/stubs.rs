@@ -87,19 +87,11 @@ enum ValueRepr {
 impl ValueSite {
     /// A new site testing `key`.
     pub fn new(key: &'static RawKey) -> Result<ValueSite, Error> {
-        let rt = runtime()?;
-        let mut guard = TEXT.lock();
-        let text = guard.as_mut().expect("started");
-        if rt.patching {
-            // A detached fork child must not fill slots of its parent's pages.
-            crate::fork::check(text)?;
-        } else {
-            text.sites_mut(KeyRef::Bool(key)).atomic += 1;
+        let Some(slot) = register(KeyRef::Bool(key))? else {
             return Ok(ValueSite {
                 repr: ValueRepr::Atomic(key),
             });
-        }
-        let slot = new_stub(text, KeyRef::Bool(key))?;
+        };
         // SAFETY: the slot holds `mov eax, imm32; ret`, a complete function
         // with the C ABI's `() -> u32` contract, and stays mapped forever.
         let f = unsafe { std::mem::transmute::<usize, extern "C" fn() -> u32>(slot) };
@@ -172,17 +164,9 @@ impl<F: FnPtr> RuntimeCall<F> {
     ///
     /// Every target of `raw` must be a function of type `F`.
     pub unsafe fn over(raw: &'static RawCall) -> Result<RuntimeCall<F>, Error> {
-        let rt = runtime()?;
-        let mut guard = TEXT.lock();
-        let text = guard.as_mut().expect("started");
-        if rt.patching {
-            // A detached fork child must not fill slots of its parent's pages.
-            crate::fork::check(text)?;
-        } else {
-            text.sites_mut(KeyRef::Call(raw)).atomic += 1;
+        let Some(entry) = register(KeyRef::Call(raw))? else {
             return Ok(RuntimeCall { raw, stub: None });
-        }
-        let entry = new_stub(text, KeyRef::Call(raw))?;
+        };
         // SAFETY: the stub jumps to raw's current target, of type F (caller),
         // touching no argument register or stack slot; it stays mapped forever.
         let stub = unsafe { F::from_code(CodePtr::new(entry as *const ())) };
@@ -216,6 +200,21 @@ impl<F: FnPtr> RuntimeCall<F> {
             SiteKind::Atomic
         }
     }
+}
+
+/// Registers a run-time site of `key`: a new stub (its entry address) when
+/// patching, else one more atomic site (`None`).
+fn register(key: KeyRef) -> Result<Option<usize>, Error> {
+    let rt = runtime()?;
+    let mut guard = TEXT.lock();
+    let text = guard.as_mut().expect("started");
+    if !rt.patching {
+        text.sites_mut(key).atomic += 1;
+        return Ok(None);
+    }
+    // A detached fork child must not fill slots of its parent's pages.
+    crate::fork::check(text)?;
+    new_stub(text, key).map(Some)
 }
 
 /// Allocates, fills and registers a stub for `key`; returns its entry.
