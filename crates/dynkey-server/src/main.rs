@@ -143,9 +143,6 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            if let Err(e) = state.control.apply_env_query() {
-                eprintln!("dynkeyd: DYNKEY_QUERY not applied to the site table: {e}");
-            }
             None
         }
         None => match demo::Demo::start(&state.control, args.workers.max(1), demo_work) {

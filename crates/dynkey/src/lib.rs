@@ -104,31 +104,50 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
+mod batch;
+mod boot;
 mod call;
 mod callsite;
 mod classes;
+mod code;
 mod control;
+mod engine;
 mod error;
+mod expiry;
+mod journal;
 mod key;
+mod layers;
 mod op;
 mod ratelimit;
 mod registry;
 mod runtime_sites;
 pub mod sink;
+mod table;
+#[doc(hidden)]
+pub mod testing;
+mod view;
 
+pub use audit::{AUDIT_KEEP, AuditEntry};
 pub use call::{CallDesc, StaticCall};
 pub use callsite::{Callsite, FuncName};
 pub use classes::{Class, ClassMapDesc, ClassMapSpec};
+pub use code::{Batch, batch};
 pub use control::{
-    CallInfo, ChangeReport, Control, Counters, KeyInfo, ParamReport, Report, SiteRow, control, init,
+    ChangeReport, Control, DRY_RUN_ROWS, DryRun, DryRunRow, ParamReport, RebuildReport, Report,
+    StateView, control, init,
 };
 pub use dynkey_query::{ClassMapKind, FlagOp, Flags, QueryError};
 pub use dynkey_text::{CommitReport, Method, SiteKind};
-pub use error::Error;
-pub use key::{Batch, StaticKey, batch};
+pub use engine::{Actor, Applied, LOCAL_LIMIT, StateCounters};
+pub use error::{Error, StateError};
+pub use journal::JOURNAL_VERSION;
+pub use key::StaticKey;
+pub use layers::{LocalOp, Source};
 pub use op::{FleetLayer, MAX_TTL, Op, OpKind, TtlError, format_time, parse_time, parse_ttl};
-pub use ratelimit::{Decision, RateLimit, Window, set_clock};
+pub use ratelimit::{Decision, RateLimit, Window};
 pub use runtime_sites::{RuntimeSite, SiteSpec};
+pub use view::{CallInfo, Counters, KeyInfo, ParamInfo, SiteRow};
 
 #[doc(hidden)]
 pub mod __private {

@@ -105,8 +105,8 @@ fn now() -> Duration {
 }
 
 /// Replaces the rate limiter's clock (a monotonic time since any fixed
-/// point); `None` restores the real one. For tests.
-pub fn set_clock(clock: Option<fn() -> Duration>) {
+/// point); `None` restores the real one. For tests: see `dynkey::testing`.
+pub(crate) fn set_clock(clock: Option<fn() -> Duration>) {
     *CLOCK.write().unwrap_or_else(|e| e.into_inner()) = clock;
 }
 
