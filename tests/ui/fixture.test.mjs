@@ -115,7 +115,8 @@ test('a key switch and a call combobox change them, one request each', async () 
 });
 
 test('a param textbox with Set writes it and shows the classes it holds', async () => {
-  await needRoute(server, '/params');
+  // Proposed to the lead with this page: the params and the classes they hold.
+  await needRoute(server, '/params', 'proposed: GET /params lists the class params');
   const page = await open();
   const group = page.getByRole('group', { name: 'drm.debug', exact: true });
   await group.getByRole('textbox', { name: 'drm.debug', exact: true }).fill('0x5');

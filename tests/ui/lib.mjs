@@ -137,9 +137,9 @@ export async function openPage(browser, server, { viewport = { width: 1280, heig
 
 /** Fails with a clear message when this dynkeyd lacks a route the test
  * needs (routes of the durable-state issue, not yet on every branch). */
-export async function needRoute(server, route) {
+export async function needRoute(server, route, from = 'issue 13 / API-STATE.md') {
   const r = await server.http('GET', route);
-  assert.notEqual(r.status, 404, `dynkeyd has no GET ${route} yet (issue 13 / API-STATE.md); this test waits for it`);
+  assert.notEqual(r.status, 404, `dynkeyd has no GET ${route} yet (${from}); this test waits for it`);
 }
 
 /** The flags of the listing's rows as `file:line -> flags`. */

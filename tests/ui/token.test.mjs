@@ -35,17 +35,17 @@ afterEach(async () => {
 /** Every header the page sent with its mutating requests. */
 function recordMutations(page) {
   const seen = [];
-  page.on('request', async (r) => {
-    if (r.method() !== 'GET') seen.push({ url: r.url(), headers: await r.allHeaders() });
+  page.on('request', (r) => {
+    if (r.method() !== 'GET') seen.push(r.allHeaders().then((headers) => ({ url: r.url(), headers })));
   });
-  return seen;
+  return () => Promise.all(seen);
 }
 
 test('asks for the token on load; a wrong one shows the 401; the right one is kept for the tab', async () => {
   await needRoute(server, '/info');
   ui = await openPage(browser, server);
   const { page } = ui;
-  const sent = recordMutations(page);
+  const mutations = recordMutations(page);
   const field = page.getByRole('textbox', { name: 'Token', exact: true });
   await field.waitFor({ state: 'visible' });
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'token', 'the Token field has the focus');
@@ -69,7 +69,7 @@ test('asks for the token on load; a wrong one shows the 401; the right one is ke
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await expectText(page.getByRole('status'), /^Applied: 3 sites matched, 3 changed/);
   assert.equal((await flags(server))['drivers/net/virtio_net.c:120'], 'p');
-  const post = sent.find((r) => new URL(r.url).pathname === '/control');
+  const post = (await mutations()).find((r) => new URL(r.url).pathname === '/control');
   assert.equal(post.headers.authorization, `Bearer ${TOKEN}`);
   assert.equal(post.headers.cookie, undefined);
   assert.deepEqual(await page.context().cookies(), [], 'the page set a cookie');

@@ -13,9 +13,12 @@ let page = 0;
 let preview = null;     // Map: row key -> new flags, from the last dry run
 let mutate = null;      // set by init: runs a mutation and refreshes
 
-/** The key that matches a row of the listing with a row of a dry run. */
+let byId = false;       // whether the dry run's rows carry ids
+
+/** The key that matches a row of the listing with a row of a dry run:
+ * the id when the dry run gives ids, else what the row says. */
 function rowKey(r) {
-  return r.id !== undefined && r.id !== null
+  return byId
     ? `id:${r.id}`
     : `${r.module}\u0000${r.file}\u0000${r.line}\u0000${r.func}\u0000${r.format}`;
 }
@@ -73,9 +76,14 @@ export async function load() {
   }
 }
 
-/** Marks the rows a dry run would change (null clears). */
-export function setPreview(previewRows) {
+/** Marks the rows a dry run would change (null clears); `changed` is
+ * how many would change (the dry run lists at most 100 of them). */
+export function setPreview(previewRows, changed = 0) {
+  byId = !!previewRows?.length && previewRows.every((r) => r.id !== undefined && r.id !== null);
   preview = previewRows ? new Map(previewRows.map((r) => [rowKey(r), r.new_flags])) : null;
+  $('#preview-note').textContent = preview && preview.size < changed
+    ? `The dry run lists the first ${preview.size} of the ${changed} rows that would change.`
+    : '';
   $('#only-preview').disabled = !preview;
   if (!preview) $('#only-preview').checked = false;
   applyFilter();
@@ -104,7 +112,7 @@ function render() {
   const from = page * size;
   const to = Math.min(shown.length, from + size);
   const body = document.createDocumentFragment();
-  for (let i = from; i < to; i++) body.append(renderRow(rows[shown[i]], shown[i]));
+  for (let i = from; i < to; i++) body.append(renderRow(rows[shown[i]], shown[i], i));
   keepFocus(() => $('#sites tbody').replaceChildren(body));
   $('#sites').setAttribute('aria-rowcount', String(shown.length + 1));
   const num = (n) => n.toLocaleString('en-US');
@@ -117,7 +125,9 @@ function render() {
   $('#next').disabled = page >= pages - 1;
 }
 
-function renderRow(r, index) {
+// `index`: the row in the listing (stable ids); `position`: in the
+// filtered rows (what aria-rowindex counts, after the header row).
+function renderRow(r, index, position) {
   const change = preview?.get(rowKey(r));
   const on = r.flags.includes('p');
   const name = siteName(r);
@@ -131,7 +141,7 @@ function renderRow(r, index) {
     title: r.id === undefined || r.id === null ? 'this dynkeyd lists no site ids' : `turn p ${on ? 'off' : 'on'}`,
     onchange: (e) => toggleP(r, e.target),
   });
-  return h('tr', { class: change !== undefined ? 'would-change' : null, 'aria-rowindex': index + 2 },
+  return h('tr', { class: change !== undefined ? 'would-change' : null, 'aria-rowindex': position + 2 },
     h('td', { 'data-label': 'p' }, toggle),
     h('td', { 'data-label': 'Site', class: 'file' }, `${r.file}:${r.line}`),
     h('td', { 'data-label': 'Module' }, r.module),
