@@ -37,6 +37,7 @@ pub mod metrics;
 mod routes;
 mod serve;
 pub mod sites_file;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/calls/{name}", put(routes::put_call))
         .route("/metrics", get(routes::get_metrics))
         .route("/healthz", get(routes::healthz))
+        .merge(ui::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Inner to outer: the token check sees only routed requests; the
