@@ -189,7 +189,7 @@ fn main() -> ExitCode {
 
 fn announce(addr: SocketAddr, state: &AppState, demo: bool) {
     let status = state.control.status().ok();
-    let auth = if state.token.is_some() {
+    let auth = if !state.tokens.is_empty() {
         " -H \"Authorization: Bearer $DYNKEY_TOKEN\""
     } else {
         ""

@@ -93,6 +93,8 @@ pub struct DryRun {
     pub protected: usize,
     /// The first sites that would change (at most [`DRY_RUN_ROWS`]).
     pub rows: Vec<DryRunRow>,
+    /// The ids of every site that would change.
+    pub ids: Vec<String>,
 }
 
 /// Rows a dry run lists at most.
@@ -183,14 +185,12 @@ impl Control {
     /// assert_eq!(err.category(), "E_UNKNOWN_KEYWORD");
     /// ```
     pub fn exec(&self, body: impl AsRef<[u8]>) -> Result<Report, Error> {
-        let body = body.as_ref();
-        let Ok(body) = std::str::from_utf8(body) else {
-            // The parser reports the encoding error with its offset.
-            let errors = dynkey_query::parse(body).err().unwrap_or_default();
-            self.state.count_queries(0, errors.len());
-            return Err(Error::Query(errors));
-        };
-        let a = self.apply_code(vec![Op::query(body)])?;
+        let op = Op::query_bytes(body.as_ref()).inspect_err(|e| {
+            if let Error::Query(errors) = e {
+                self.state.count_queries(0, errors.len());
+            }
+        })?;
+        let a = self.apply_code(vec![op])?;
         Ok(Report {
             queries: a.queries,
             matched: a.matched,
@@ -250,6 +250,10 @@ impl Control {
             matched: effect.matched,
             changed: effect.changed,
             protected: effect.protected,
+            ids: rows
+                .iter()
+                .map(|(s, ..)| reg.sites[*s as usize].id.to_string())
+                .collect(),
             rows: rows
                 .into_iter()
                 .take(DRY_RUN_ROWS)
@@ -260,6 +264,11 @@ impl Control {
                 })
                 .collect(),
         })
+    }
+
+    /// Whether a site has this id.
+    pub fn has_site(&self, id: &str) -> bool {
+        self.state.snapshot.load().site_by_id(id).is_some()
     }
 
     /// Checks `op` against this build: a query parses, every name exists,

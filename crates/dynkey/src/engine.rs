@@ -111,7 +111,7 @@ pub struct StateCounters {
     pub local_ops: usize,
 }
 
-const FSYNC_BUCKETS: usize = 26;
+const FSYNC_BUCKETS: usize = dynkey_text::BUCKETS;
 const BATCH_BUCKETS: usize = 12;
 
 /// The engine.
@@ -342,11 +342,7 @@ impl Engine {
 
     /// What `ops` would change, without applying anything: the effect and
     /// the sites that would change (site, old, new), all of them.
-    pub fn dry_run(
-        &self,
-        reg: &Registry,
-        ops: &[Op],
-    ) -> Result<(Effect, Vec<SiteChange>), Error> {
+    pub fn dry_run(&self, reg: &Registry, ops: &[Op]) -> Result<(Effect, Vec<SiteChange>), Error> {
         let prepared: Vec<Prepared> = ops
             .iter()
             .map(|o| prepare(reg, &o.kind))

@@ -137,8 +137,11 @@ pub use control::{
     ChangeReport, Control, DRY_RUN_ROWS, DryRun, DryRunRow, ParamReport, RebuildReport, Report,
     StateView, control, init,
 };
-pub use dynkey_query::{ClassMapKind, FlagOp, Flags, QueryError};
-pub use dynkey_text::{CommitReport, Method, SiteKind};
+pub use dynkey_query::{ClassMapKind, FlagOp, Flags, MAX_BODY, QueryError};
+pub use dynkey_text::{
+    BUCKETS, Census, CommitReport, Config, CountersSnapshot, HistogramSnapshot, Method, SiteKind,
+    Status, bucket_bounds,
+};
 pub use engine::{Actor, Applied, LOCAL_LIMIT, StateCounters};
 pub use error::{Error, StateError};
 pub use journal::JOURNAL_VERSION;

@@ -55,6 +55,10 @@ pub struct ParamInfo {
     pub kind: &'static str,
     /// Its classes, in bit order.
     pub classes: Vec<String>,
+    /// The modules that know the classes (`*`: every module).
+    pub modules: Vec<String>,
+    /// The flag characters the param toggles.
+    pub flags: Flags,
 }
 
 /// One callsite, as the JSON listing shows it.
@@ -121,6 +125,8 @@ impl Control {
                 value: format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)),
                 kind: e.map.kind.name(),
                 classes: e.map.names.clone(),
+                modules: e.modules.clone(),
+                flags: e.map.flags,
             })
             .collect()
     }

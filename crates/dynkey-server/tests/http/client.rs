@@ -20,6 +20,21 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
+
+    /// The JSON body of a change, without its operation `id` (checked to
+    /// be a decimal string first): what the rest of the reply says.
+    pub fn json_change(&self) -> serde_json::Value {
+        let mut v = self.json();
+        let id = v
+            .as_object_mut()
+            .and_then(|o| o.remove("id"))
+            .unwrap_or_else(|| panic!("a change's reply has an id: {v}"));
+        assert!(
+            id.as_str().is_some_and(|s| s.parse::<u64>().is_ok()),
+            "the id is a decimal string: {id}"
+        );
+        v
+    }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
