@@ -124,7 +124,18 @@ impl AppState {
     }
 }
 
-/// The API as a router (mount it anywhere with `nest`).
+/// Mounts the API under `prefix` (such as `/debug`) in `app`: `nest`, plus
+/// the bare `prefix/`, which `nest` leaves to the app's own fallback, so
+/// that every miss under the prefix answers with the JSON error shape.
+pub fn mount(app: Router, prefix: &str, state: AppState) -> Router {
+    let prefix = prefix.trim_end_matches('/');
+    app.nest(prefix, router(state.clone())).route(
+        &format!("{prefix}/"),
+        axum::routing::any(routes::not_found).with_state(state),
+    )
+}
+
+/// The API as a router (mount it with [`mount`], or `nest`).
 pub fn router(state: AppState) -> Router {
     use routes::{changes, reads, state as st};
     Router::new()

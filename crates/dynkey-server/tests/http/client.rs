@@ -62,11 +62,21 @@ pub fn send(
 ) -> Reply {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+    // A `Host` header given replaces the default one; an empty one means
+    // no Host header at all.
+    let own_host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !own_host {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    req.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n",
         body.len()
-    );
+    ));
     for (k, v) in headers {
+        if k.eq_ignore_ascii_case("host") && v.is_empty() {
+            continue;
+        }
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");

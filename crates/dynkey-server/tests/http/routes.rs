@@ -5,10 +5,8 @@ use serde_json::json;
 use crate::{HTTP_CALL, HTTP_KEY, HTTP_OTHER_KEY, Server, http_sites};
 
 /// Serializes tests that change the shared sites of this binary.
-static SITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn lock() -> std::sync::MutexGuard<'static, ()> {
-    SITES.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sites_lock()
 }
 
 #[test]
