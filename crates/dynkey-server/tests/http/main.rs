@@ -10,10 +10,13 @@
 //!   named tokens, site toggles.
 //! - `vectors`: the public vectors over HTTP against `dynkeyd --sites`.
 //! - `load`: concurrent clients while demo workers run.
+//! - `durable`: `--state-dir` across `kill -9`, torn tails, corruption,
+//!   two owners, expiry across restarts.
 
 #![allow(missing_docs)] // test helpers, not an API
 
 mod client;
+mod durable;
 mod load;
 mod openapi;
 mod routes;
