@@ -13,19 +13,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dynkey::{ClassMapKind, ClassMapSpec, SiteSpec, control};
 
-/// The kernel's DRM debug classes, in bit order.
-const CLASSES: [&str; 10] = [
-    "DRM_UT_CORE",
-    "DRM_UT_DRIVER",
-    "DRM_UT_KMS",
-    "DRM_UT_PRIME",
-    "DRM_UT_ATOMIC",
-    "DRM_UT_VBL",
-    "DRM_UT_STATE",
-    "DRM_UT_LEASE",
-    "DRM_UT_DP",
-    "DRM_UT_DRMRES",
-];
+/// The kernel's DRM debug classes, in bit order (the demo's list).
+const CLASSES: &[&str] = dynkey_server::demo::DRM_CLASSES;
 /// Bits written: the first 9 classes.
 const BITS: usize = 9;
 /// Callsites per class.

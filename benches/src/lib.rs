@@ -11,13 +11,14 @@
 //!   `/proc/interrupts`), shared by its trampoline and inline binaries;
 //! - [`interrupts`]: the `CAL` and `TLB` lines of `/proc/interrupts`;
 //! - [`paths`]: where results go (honouring `CARGO_TARGET_DIR` and
-//!   `CRITERION_HOME`, as criterion does);
-//! - [`stats`]: medians and quantiles;
-//! - [`report`]: the `bench-report` tool (tables, charts, BENCHMARKS.md).
+//!   `CRITERION_HOME`, as criterion does; `bench-report` reads them there);
+//! - [`stats`]: medians and quantiles.
+//!
+//! The `bench-report` tool that turns the results into `BENCHMARKS.md` is
+//! `tools/bench-report`.
 
 pub mod interrupts;
 pub mod paths;
-pub mod report;
 pub mod seed;
 pub mod seed_table;
 pub mod stats;

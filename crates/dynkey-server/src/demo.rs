@@ -34,7 +34,9 @@ pub const MODULES: &[(&str, usize)] = &[
     ("virtio_balloon", 63),
 ];
 
-/// The demo's class names (bit i of `drm.debug` is class i).
+/// The kernel's DRM debug classes, in bit order (bit i of `drm.debug` is
+/// class i): the demo's class map. The workspace's one copy of the list;
+/// the class-params bench uses it too.
 pub const DRM_CLASSES: &[&str] = &[
     "DRM_UT_CORE",
     "DRM_UT_DRIVER",

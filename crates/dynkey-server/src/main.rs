@@ -4,187 +4,117 @@
 //! ```text
 //! cargo run --release --bin dynkeyd                      # the demo
 //! dynkeyd --sites table.json --listen 127.0.0.1:7070      # sites from data
+//! dynkeyd --help                                         # every option and variable
 //! ```
 //!
-//! `main` only reads the configuration, starts things and maps the outcome
-//! to an exit code: 0 after a clean shutdown, 2 for bad arguments or a bad
-//! site table, 1 for a failure while running.
+//! `main` only reads the configuration ([`cli`]), starts things and maps the
+//! outcome to an exit code: 0 after a clean shutdown (and for `--help`,
+//! `--version`), 2 for bad arguments or a bad site table, 1 for a failure
+//! while running.
+
+mod cli;
+mod demo_work;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dynkey::{static_branch_unlikely, static_call, static_key};
+use clap::Parser;
 use dynkey_server::{AppState, Limits, demo, router, serve, shutdown_signal, sites_file};
 
-static_key!(
-    /// Demo workers verify each chunk's checksum twice (a feature flag to flip).
-    pub static DEMO_VERIFY: bool = false
-);
-
-fn fnv32(data: &[u8]) -> u32 {
-    data.iter().fold(0x811c_9dc5, |h, b| {
-        (h ^ *b as u32).wrapping_mul(0x0100_0193)
-    })
-}
-
-fn adler32(data: &[u8]) -> u32 {
-    let (a, b) = data.iter().fold((1u32, 0u32), |(a, b), &x| {
-        ((a + x as u32) % 65521, (b + a + x as u32) % 65521)
-    });
-    (b << 16) | a
-}
-
-static_call!(
-    /// The demo's checksum (switch with `PUT /calls/DEMO_CHECKSUM`).
-    pub static DEMO_CHECKSUM: fn(data: &[u8]) -> u32 = [fnv32, adler32]
-);
-
-fn demo_work(chunk: &[u8]) -> u32 {
-    let sum = DEMO_CHECKSUM.get()(chunk);
-    if static_branch_unlikely!(DEMO_VERIFY) {
-        assert_eq!(
-            sum,
-            DEMO_CHECKSUM.get()(chunk),
-            "checksums are deterministic"
-        );
-    }
-    sum
-}
-
-const USAGE: &str = "\
-usage: dynkeyd [--listen ADDR] [--sites FILE] [--token-file FILE] [--insecure] [--workers N]
-
-  --listen ADDR       address to serve on (default 127.0.0.1:7070)
-  --sites FILE        register the sites of a JSON site table (no demo then)
-  --token-file FILE   require `Authorization: Bearer <token>` on mutating routes
-                      (the token is the file's first line; DYNKEY_TOKEN also works)
-  --insecure          allow a non-loopback --listen without a token
-  --workers N         demo worker threads (default 2)
-
-environment: DYNKEY_QUERY (applied at start, and again after --sites),
-DYNKEY_SITES, DYNKEY_RENDEZVOUS, DYNKEY_QUEUE (see dynkey-text)";
-
-struct Args {
-    listen: SocketAddr,
-    sites: Option<PathBuf>,
-    token: Option<String>,
-    insecure: bool,
-    workers: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        listen: "127.0.0.1:7070".parse().unwrap(),
-        sites: None,
-        token: None,
-        insecure: false,
-        workers: 2,
-    };
-    let mut token_file = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--listen" => a.listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
-            "--sites" => a.sites = Some(value()?.into()),
-            "--token-file" => token_file = Some(PathBuf::from(value()?)),
-            "--insecure" => a.insecure = true,
-            "--workers" => a.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    a.token = match token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
-            Some(text.lines().next().unwrap_or("").trim().to_string())
-        }
-        None => std::env::var("DYNKEY_TOKEN")
-            .ok()
-            .map(|t| t.trim().to_string()),
-    };
-    if a.token.as_deref() == Some("") {
-        return Err("the token is empty".into());
-    }
-    if !a.listen.ip().is_loopback() && a.token.is_none() && !a.insecure {
-        return Err(format!(
-            "refusing to serve {} without a token: anyone on the network could change flags; \
-             give --token-file (or DYNKEY_TOKEN), or --insecure",
-            a.listen
-        ));
-    }
-    Ok(a)
+/// Why dynkeyd stopped early.
+enum Failure {
+    /// Bad input (arguments, environment, site table): exit code 2.
+    Input(String),
+    /// A failure while starting or running: exit code 1.
+    Run(String),
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("dynkeyd: {msg}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let state = AppState::new(args.token.clone());
-    let _demo = match &args.sites {
-        Some(path) => {
-            match sites_file::load(path, &state.control) {
-                Ok(sites) => eprintln!(
-                    "dynkeyd: registered {} sites from {}",
-                    sites.len(),
-                    path.display()
-                ),
-                Err(e) => {
-                    eprintln!("dynkeyd: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-            None
-        }
-        None => match demo::Demo::start(&state.control, args.workers.max(1), demo_work) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("dynkeyd: demo: {e}");
-                return ExitCode::from(1);
-            }
-        },
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+    let config = match cli::Args::try_parse().and_then(|a| a.resolve(|k| std::env::var(k).ok())) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("dynkeyd: tokio: {e}");
-            return ExitCode::from(1);
+            // Help and version go to stdout with code 0, errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let addr = listener.local_addr()?;
-        announce(addr, &state, args.sites.is_none());
-        serve(
-            listener,
-            router(state),
-            Limits::default(),
-            shutdown_signal(),
-        )
-        .await
-    });
-    match result {
+    match run(config) {
         Ok(()) => {
             eprintln!("dynkeyd: shut down");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("dynkeyd: {e}");
+        Err(Failure::Input(msg)) => {
+            eprintln!("dynkeyd: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(msg)) => {
+            eprintln!("dynkeyd: {msg}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Registers the sites (a table or the demo), then serves until a shutdown
+/// signal.
+fn run(config: cli::Config) -> Result<(), Failure> {
+    let mut state = AppState::with_tokens(config.tokens.clone());
+    state.browser = std::sync::Arc::new(config.browser.clone());
+    if let Some(e) = state.control.config_error() {
+        // dynkeyd exists to make changes: with a configuration that refuses
+        // them, it does not start (a service that embeds the router serves
+        // 503 E_CONFIG instead).
+        return Err(Failure::Input(e.to_string()));
+    }
+    let _demo = match &config.sites {
+        Some(path) => {
+            let sites = sites_file::load(path, &state.control)
+                .map_err(|e| Failure::Input(e.to_string()))?;
+            eprintln!(
+                "dynkeyd: registered {} sites from {}",
+                sites.len(),
+                path.display()
+            );
+            None
+        }
+        None => Some(
+            demo::Demo::start(&state.control, config.workers, demo_work::demo_work)
+                .map_err(|e| Failure::Run(format!("demo: {e}")))?,
+        ),
+    };
+    // The state is replayed before the server listens: no request ever sees
+    // a state without the journal's changes.
+    if let Some(dir) = &config.state_dir {
+        let notes = state
+            .control
+            .open_state_dir(dir, config.state_recover)
+            .map_err(|e| Failure::Input(format!("--state-dir: {e}")))?;
+        for n in notes {
+            eprintln!("dynkeyd: {n}");
+        }
+        eprintln!(
+            "dynkeyd: state in {} ({} local operations in force)",
+            dir.display(),
+            state.control.local_ops_in_force()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Run(format!("tokio: {e}")))?;
+    runtime
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let addr = listener.local_addr()?;
+            announce(addr, &state, config.sites.is_none());
+            serve(
+                listener,
+                router(state),
+                Limits::default(),
+                shutdown_signal(),
+            )
+            .await
+        })
+        .map_err(|e| Failure::Run(e.to_string()))
 }
 
 fn announce(addr: SocketAddr, state: &AppState, demo: bool) {
@@ -215,4 +145,5 @@ fn announce(addr: SocketAddr, state: &AppState, demo: bool) {
     eprintln!(
         "  (and: curl http://{addr}/metrics | grep dynkey_rendezvous_total; curl http://{addr}/keys)"
     );
+    eprintln!("  the web page: http://{addr}/ui/");
 }

@@ -6,7 +6,9 @@
 //!   `/proc/self/maps` would miss it).
 //! - [`wx_mappings`]: the W+X lines of `/proc/self/maps` right now.
 //! - [`run_child_test`]: runs one test of the current test binary in a child
-//!   process (for process-wide state: configuration, counters).
+//!   process (for process-wide state: configuration, counters);
+//!   [`child_role`] tells the child what to do, [`child_report`] reads what
+//!   it printed.
 
 /// Installs the W^X seccomp filter on every thread of the process (it
 /// cannot be removed). Returns the OS error if the kernel refuses.
@@ -120,4 +122,33 @@ pub fn run_child_test(name: &str, env: &[(&str, &str)]) -> std::process::Output 
     }
     cmd.envs(env.iter().copied());
     cmd.output().expect("spawn the child test")
+}
+
+/// The variable a parent test sets (in [`run_child_test`]'s `env`) to tell
+/// the child what to do.
+pub const CHILD_ROLE_VAR: &str = "DYNKEY_CHILD";
+
+/// The role given by the parent test ([`CHILD_ROLE_VAR`]), or None in the
+/// parent itself.
+pub fn child_role() -> Option<String> {
+    std::env::var(CHILD_ROLE_VAR).ok()
+}
+
+/// The child's report: the last line of its stdout whose text from its
+/// first `{` on is accepted by `parse` (libtest may print the test's name
+/// before it on the same line). Panics with the child's status, stdout and
+/// stderr when no line is.
+pub fn child_report<T>(out: &std::process::Output, parse: impl Fn(&str) -> Option<T>) -> T {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| parse(&l[l.find('{')?..]))
+        .unwrap_or_else(|| {
+            panic!(
+                "no report from child; status {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }

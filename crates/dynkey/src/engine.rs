@@ -124,6 +124,10 @@ pub(crate) struct Engine {
     counters: StateCounters,
     /// The error that refuses every change (a bad configuration).
     pub refuse: Option<Error>,
+    /// Operations folded away and not yet journaled as such: written
+    /// before the next record (a crash before then replays them, and
+    /// replay folds them again, since what overwrote them is still there).
+    pending_folds: Vec<u64>,
     timer: &'static Timer,
 }
 
@@ -148,6 +152,7 @@ impl Engine {
                 ..StateCounters::default()
             },
             refuse: None,
+            pending_folds: Vec::new(),
             timer,
         }
     }
@@ -264,7 +269,8 @@ impl Engine {
             .local
             .extend(new_local.into_iter().map(|(_, l)| l));
         if lasting {
-            fold(reg, &mut self.layers.local);
+            let folded = fold(reg, &mut self.layers.local);
+            self.note_folds(&folded);
         }
         self.after_change();
         self.finish(reqs, results)
@@ -527,13 +533,15 @@ impl Engine {
             ));
             self.layers.fleet = replayed.fleet;
         }
-        fold(reg, &mut local);
+        let folded = fold(reg, &mut local);
         self.layers.local = local;
         if let Err(e) = self.audit.open(dir) {
             notes.push(format!("audit log not kept in {}: {e}", dir.display()));
         }
         self.counters.journal_bytes = journal.bytes;
         self.journal = Some(journal);
+        // Folded at replay: journal it with the next append, as live folds.
+        self.note_folds(&folded);
         self.rebuild(reg)?;
         self.after_change();
         Ok(notes)
@@ -544,6 +552,13 @@ impl Engine {
         self.journal.is_some()
     }
 
+    /// Remembers folded operations of operators, to journal them.
+    fn note_folds(&mut self, ids: &[u64]) {
+        if self.journal.is_some() {
+            self.pending_folds.extend(ids);
+        }
+    }
+
     fn journal_append(&mut self, records: &[Record]) -> Result<(), Error> {
         let Some(j) = &mut self.journal else {
             return Ok(());
@@ -551,9 +566,15 @@ impl Engine {
         if records.is_empty() {
             return Ok(());
         }
+        let mut all = Vec::with_capacity(records.len() + 1);
+        if !self.pending_folds.is_empty() {
+            all.push(Record::Fold(self.pending_folds.clone()));
+        }
+        all.extend_from_slice(records);
         let took = j
-            .append(records)
+            .append(&all)
             .map_err(|e| Error::Journal(format!("{}: {e}", j.dir().display())))?;
+        self.pending_folds.clear();
         record_duration(
             &mut self.counters.fsync_buckets,
             &mut self.counters.fsync_seconds,
@@ -576,7 +597,10 @@ impl Engine {
             && j.wants_compaction()
         {
             match j.compact(&self.layers.fleet, &self.layers.local) {
-                Ok(()) => self.counters.journal_bytes = j.bytes,
+                Ok(()) => {
+                    self.counters.journal_bytes = j.bytes;
+                    self.pending_folds.clear();
+                }
                 Err(e) => eprintln!("dynkey: journal compaction failed: {e}"),
             }
         }

@@ -10,8 +10,11 @@
 //!   JSON bytes. The first record is the header `{"dynkey_journal": 1}`
 //!   (the format version); then `{"add": {...}}` (a local operation),
 //!   `{"revoke": [ids]}`, `{"abort": [ids]}` (accepted but not applied: a
-//!   commit that wrote nothing) and `{"fleet": [layers]}` (the latest fleet
-//!   layers, so an instance that starts while NATS is down has them).
+//!   commit that wrote nothing), `{"fold": [ids]}` (folded away: see
+//!   `layers.rs`; written with the next append, since replay folds the same
+//!   way until something revokes the operation that overwrote them) and
+//!   `{"fleet": [layers]}` (the latest fleet layers, so an instance that
+//!   starts while NATS is down has them).
 //! - `audit`: the audit log (see `audit.rs`).
 //!
 //! Every append is one `write` and one `fdatasync`: concurrent requests
@@ -137,6 +140,9 @@ pub(crate) enum Record {
     Add(AddRecord),
     Revoke(Vec<u64>),
     Abort(Vec<u64>),
+    /// Operations folded away (overwritten by later ones): gone for good,
+    /// even if what overwrote them is revoked later.
+    Fold(Vec<u64>),
     Fleet(Vec<FleetLayer>),
 }
 
@@ -415,7 +421,9 @@ fn apply(out: &mut Replayed, rec: Record) {
             out.next_id = out.next_id.max(a.id + 1);
             out.local.push(a.local());
         }
-        Record::Revoke(ids) | Record::Abort(ids) => out.local.retain(|l| !ids.contains(&l.id)),
+        Record::Revoke(ids) | Record::Abort(ids) | Record::Fold(ids) => {
+            out.local.retain(|l| !ids.contains(&l.id))
+        }
         Record::Fleet(layers) => out.fleet = layers,
     }
 }

@@ -1,5 +1,6 @@
 //! dynkeyd's HTTP API through a real client over loopback, one binary.
 //!
+//! - `cli`: `dynkeyd --help` and bad arguments, as a user runs them.
 //! - `client`: a small HTTP/1.1 client over `TcpStream` (raw bytes in and
 //!   out: non-UTF-8 bodies, partial requests, huge headers).
 //! - `openapi`: checks every response of the in-process server against
@@ -15,6 +16,7 @@
 
 #![allow(missing_docs)] // test helpers, not an API
 
+mod cli;
 mod client;
 mod durable;
 mod load;

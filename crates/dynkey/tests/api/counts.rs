@@ -168,7 +168,7 @@ fn child_counts() {
     reported += c.set_param("drm.debug", "0").unwrap().rendezvous;
     // The kernel's way: one query per class bit.
     let before = total();
-    for class in &kernel_like::CLASSES[..9] {
+    for class in &kernel_like::classes()[..9] {
         let r = c.exec(format!("class {class} +p")).unwrap();
         reported += r.rendezvous;
     }

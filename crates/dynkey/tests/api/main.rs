@@ -35,30 +35,11 @@ pub fn global() -> std::sync::MutexGuard<'static, ()> {
     GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs the ignored test `name` of this binary in a child with `env`.
-pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
-    dynkey_text::testing::run_child_test(name, env)
-}
+pub use dynkey_text::testing::{child_role as role, run_child_test as child};
 
-/// The last JSON object on a line of the child's stdout.
+/// The last JSON object on a line of a child's stdout.
 pub fn last_json(out: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(&l[l.find('{')?..]).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no JSON from child; status {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-}
-
-/// The child's role (None in the parent).
-pub fn role() -> Option<String> {
-    std::env::var("DYNKEY_CHILD").ok()
+    dynkey_text::testing::child_report(out, |text| serde_json::from_str(text).ok())
 }
 
 /// The shared fixtures directory (`DYNKEY_FIXTURES` or `../shared/fixtures`

@@ -38,7 +38,7 @@ fn status_of(e: &Error) -> u16 {
 fn reset() {
     let c = control();
     c.exec("=_").unwrap();
-    for class in kernel_like::CLASSES {
+    for class in kernel_like::classes() {
         c.exec(format!("class {class} =_")).unwrap();
     }
     c.set_param("drm.debug", "0").unwrap();

@@ -40,7 +40,7 @@ cargo build --release -p dynkey-benches --bins
 for sites in trampoline inline; do for layout in registration shuffled; do
   cargo run --release -p dynkey-benches --bin seed-table -- --sites $sites --layout $layout --save
 done; done
-bash benches/load/run.sh --save                # dynkeyd under wrk (apt-get install wrk)\ncargo run --release -p dynkey-benches --bin bench-report -- --note \"...\"   # this file and benches/charts/
+bash benches/load/run.sh --save                # dynkeyd under wrk (apt-get install wrk)\ncargo run --release -p dynkey-bench-report -- --note \"...\"   # this file and benches/charts/
 ```";
 
 /// What the figures depend on, for whoever reads a miss in the table above.

@@ -1,7 +1,10 @@
-//! `bench-report`: turns the saved results into `BENCHMARKS.md` and the
-//! SVG charts under `benches/charts/`.
+//! `bench-report`: turns the saved results of the benches into
+//! `BENCHMARKS.md` and the SVG charts under `benches/charts/`.
 //!
-//! Inputs (see [`paths`](crate::paths) for where they live):
+//! A tool of the workspace, not a bench: it measures nothing, it reads what
+//! `cargo bench -p dynkey-benches` and the seed-table binaries saved and
+//! writes the document. Inputs (the benches' [`paths`] say where they
+//! live, and this tool follows the same rule):
 //! - criterion's `estimates.json` per benchmark (medians and MADs);
 //! - the counts the benches checked before timing (`counts-*.json`);
 //! - the `seed-table-*.json` files of `seed-table --save`.
@@ -19,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use criterion::Results;
+use dynkey_benches::paths;
 
 /// Where to read and write.
 #[derive(Debug, Clone)]
@@ -44,12 +48,13 @@ of the workspace, benches/charts (target: $CARGO_TARGET_DIR or this executable's
 impl Options {
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // This package sits at `tools/bench-report` of the workspace.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut o = Options {
-            criterion: crate::paths::criterion_dir(),
-            results: crate::paths::results_dir(),
-            out: manifest.join("..").join("BENCHMARKS.md"),
-            charts: manifest.join("charts"),
+            criterion: paths::criterion_dir(),
+            results: paths::results_dir(),
+            out: workspace.join("BENCHMARKS.md"),
+            charts: workspace.join("benches").join("charts"),
             note: None,
         };
         let mut args = args.into_iter();
@@ -189,7 +194,7 @@ pub fn run(o: &Options) -> Result<String, String> {
     std::fs::create_dir_all(&o.charts).map_err(|e| format!("{}: {e}", o.charts.display()))?;
     markdown::charts(&inputs, &o.charts)?;
     let text = markdown::render(&inputs);
-    crate::paths::write(&o.out, &text).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    paths::write(&o.out, &text).map_err(|e| format!("{}: {e}", o.out.display()))?;
     Ok(format!(
         "wrote {} and the charts in {} ({} criterion results, {} seed-table runs)",
         o.out.display(),
@@ -197,4 +202,28 @@ pub fn run(o: &Options) -> Result<String, String> {
         inputs.crit.0.len(),
         inputs.seeds.len()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_workspace_document_and_charts() {
+        let o = Options::parse(Vec::new()).unwrap();
+        assert!(o.out.ends_with("BENCHMARKS.md"), "{}", o.out.display());
+        assert!(o.out.is_file(), "{} exists", o.out.display());
+        assert!(
+            o.charts.join("read_path.svg").is_file(),
+            "{} holds the charts",
+            o.charts.display()
+        );
+        let o =
+            Options::parse(["--out".into(), "x.md".into(), "--note".into(), "n".into()]).unwrap();
+        assert_eq!(
+            (o.out.as_path(), o.note.as_deref()),
+            (Path::new("x.md"), Some("n"))
+        );
+        assert!(Options::parse(["--bogus".to_string()]).is_err());
+    }
 }
