@@ -7,7 +7,9 @@ start_dynkeyd() {
     target/debug/dynkeyd --listen 127.0.0.1:0 "$@" 2>"$log" &
     DYNKEYD_PID=$!
     for _ in $(seq 1 200); do
-        DYNKEYD_ADDR=$(sed -n 's|.*listening on http://\([0-9.:]*\).*|\1|p' "$log" | head -n1)
+        # Only a complete line (the address followed by a space), never a
+        # half-written one whose port is cut short.
+        DYNKEYD_ADDR=$(sed -n 's|.*listening on http://\([0-9.:]*\) .*|\1|p' "$log" | head -n1)
         [ -n "$DYNKEYD_ADDR" ] && return 0
         kill -0 "$DYNKEYD_PID" 2>/dev/null || { cat "$log" >&2; return 1; }
         sleep 0.05
