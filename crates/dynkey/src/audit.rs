@@ -10,13 +10,14 @@
 //! Entries are kept in memory, newest last, at most [`AUDIT_KEEP`]. With a
 //! state directory they are also appended to its `audit` file, one JSON
 //! object per line, which is read back at start and rewritten with the
-//! newest entries when it grows past twice the limit. The file is written
-//! before the reply leaves (it survives a crash of the process) but not
-//! fsynced: the journal, not the audit, is what must survive the machine.
+//! newest entries when it grows past twice the limit. A batch's entries are
+//! written with one `write` before its replies leave (they survive a crash
+//! of the process) but not fsynced: the journal, not the audit, is what
+//! must survive the machine.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -119,7 +120,7 @@ impl AuditEntry {
 pub(crate) struct Audit {
     entries: VecDeque<AuditEntry>,
     next_id: u64,
-    file: Option<(PathBuf, File, usize)>,
+    file: Option<(PathBuf, BufWriter<File>, usize)>,
 }
 
 impl Audit {
@@ -141,6 +142,17 @@ impl Audit {
         self.entries.push_back(e);
         if self.file.as_ref().is_some_and(|f| f.2 > 2 * AUDIT_KEEP) {
             self.rewrite();
+        }
+    }
+
+    /// Writes what [`record`](Self::record) buffered (once per batch: one
+    /// `write` however many entries; the file survives a crash of the
+    /// process from then on).
+    pub fn flush(&mut self) {
+        if let Some((path, file, _)) = &mut self.file
+            && let Err(e) = file.flush()
+        {
+            eprintln!("dynkey: cannot append to {}: {e}", path.display());
         }
     }
 
@@ -192,7 +204,7 @@ impl Audit {
             self.entries = old;
         }
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        self.file = Some((path, file, lines));
+        self.file = Some((path, BufWriter::new(file), lines));
         Ok(())
     }
 
@@ -202,6 +214,7 @@ impl Audit {
         };
         let path = path.clone();
         let tmp = path.with_extension("tmp");
+        self.flush();
         let result = (|| -> std::io::Result<File> {
             let mut f = File::create(&tmp)?;
             for e in &self.entries {
@@ -213,7 +226,7 @@ impl Audit {
             OpenOptions::new().append(true).open(&path)
         })();
         match result {
-            Ok(f) => self.file = Some((path, f, self.entries.len())),
+            Ok(f) => self.file = Some((path, BufWriter::new(f), self.entries.len())),
             Err(e) => eprintln!("dynkey: cannot rewrite {}: {e}", path.display()),
         }
     }
@@ -263,6 +276,7 @@ mod tests {
         a.open(&d).unwrap();
         a.record(entry("a"));
         a.record(entry("b"));
+        a.flush();
         let mut b = Audit::default();
         b.record(entry("before-open"));
         b.open(&d).unwrap();

@@ -329,6 +329,7 @@ impl Engine {
                 });
             }
         }
+        self.audit.flush();
         results
     }
 
@@ -408,6 +409,7 @@ impl Engine {
             changed,
             rendezvous,
         });
+        self.audit.flush();
         self.after_change();
         Ok((gone.len(), committed?))
     }
@@ -453,6 +455,7 @@ impl Engine {
                 rendezvous,
             });
         }
+        self.audit.flush();
         self.after_change();
         Some(committed)
     }
