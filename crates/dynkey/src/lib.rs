@@ -110,6 +110,7 @@ mod classes;
 mod control;
 mod error;
 mod key;
+mod op;
 mod ratelimit;
 mod registry;
 mod runtime_sites;
@@ -125,6 +126,7 @@ pub use dynkey_query::{ClassMapKind, FlagOp, Flags, QueryError};
 pub use dynkey_text::{CommitReport, Method, SiteKind};
 pub use error::Error;
 pub use key::{Batch, StaticKey, batch};
+pub use op::{FleetLayer, MAX_TTL, Op, OpKind, TtlError, format_time, parse_time, parse_ttl};
 pub use ratelimit::{Decision, RateLimit, Window, set_clock};
 pub use runtime_sites::{RuntimeSite, SiteSpec};
 
