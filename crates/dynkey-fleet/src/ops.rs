@@ -1,7 +1,8 @@
 //! The operations of a fleet script, and the checks made before one is
 //! published.
 //!
-//! The JSON shape is the one of the durable-state model (the journal,
+//! The operations are dynkey's own ([`dynkey::Op`]); the JSON shape is the
+//! one of the durable-state model (the journal,
 //! `GET /state`, `GET /audit`): `{"query": ..}`, `{"keys": {..}}`,
 //! `{"call": .., "target": ..}`, `{"param": .., "value": ..}`, each with an
 //! optional `"expires_at"` (RFC 3339, UTC). `{"site": ..}` toggles are local
@@ -12,72 +13,9 @@
 //! not empty. Whether a key, call or param exists depends on each
 //! instance's build; an instance checks that itself and reports what it
 //! cannot apply.
-// NOTE for the merge with the durable-state branch: `Op` and `FleetLayer`
-// become re-exports of `dynkey::Op` and `dynkey::FleetLayer`; only this
-// module builds or inspects their variants.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-/// One operation, in the shared JSON shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Op {
-    /// What it does.
-    #[serde(flatten)]
-    pub kind: OpKind,
-    /// When it stops applying (RFC 3339, UTC); dynkey's engine enforces it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-}
-
-/// The kinds of operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum OpKind {
-    /// A dyndbg query body.
-    Query {
-        /// The body.
-        query: String,
-    },
-    /// Static keys set by name.
-    Keys {
-        /// Name to value.
-        keys: BTreeMap<String, bool>,
-    },
-    /// A static call's target.
-    Call {
-        /// The call.
-        call: String,
-        /// The target.
-        target: String,
-    },
-    /// A class param's value.
-    Param {
-        /// The param.
-        param: String,
-        /// Its value, as written (`0x1ff`).
-        value: String,
-    },
-    /// A per-row toggle: local only, refused in fleet scripts.
-    Site {
-        /// The site's id (per build).
-        site: String,
-        /// The flags change.
-        flags: String,
-    },
-}
-
-/// A scope's script as handed to the instance's engine, in effective order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FleetLayer {
-    /// The scope, in the command line's spelling.
-    pub scope: String,
-    /// The revision of the scope's script in `dynkey_desired`.
-    pub revision: u64,
-    /// Its operations, in order.
-    pub ops: Vec<Op>,
-}
+pub use dynkey::{FleetLayer, Op, OpKind};
+use serde::Serialize;
 
 /// Why an operation cannot be published or applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,54 +48,6 @@ impl std::fmt::Display for OpError {
     }
 }
 
-impl Op {
-    /// A query operation.
-    pub fn query(body: impl Into<String>) -> Op {
-        Op {
-            kind: OpKind::Query { query: body.into() },
-            expires_at: None,
-        }
-    }
-
-    /// A key operation setting one key.
-    pub fn key(name: impl Into<String>, on: bool) -> Op {
-        Op {
-            kind: OpKind::Keys {
-                keys: BTreeMap::from([(name.into(), on)]),
-            },
-            expires_at: None,
-        }
-    }
-
-    /// A call-target operation.
-    pub fn call(name: impl Into<String>, target: impl Into<String>) -> Op {
-        Op {
-            kind: OpKind::Call {
-                call: name.into(),
-                target: target.into(),
-            },
-            expires_at: None,
-        }
-    }
-
-    /// A param operation.
-    pub fn param(name: impl Into<String>, value: impl Into<String>) -> Op {
-        Op {
-            kind: OpKind::Param {
-                param: name.into(),
-                value: value.into(),
-            },
-            expires_at: None,
-        }
-    }
-
-    /// The same operation, expiring at `at` (RFC 3339).
-    pub fn expiring(mut self, at: Option<String>) -> Op {
-        self.expires_at = at;
-        self
-    }
-}
-
 fn op_error(op: usize, category: &str, message: String) -> OpError {
     OpError {
         op,
@@ -174,7 +64,7 @@ fn op_error(op: usize, category: &str, message: String) -> OpError {
 pub fn validate(index: usize, op: &Op) -> Vec<OpError> {
     let mut errors = Vec::new();
     match &op.kind {
-        OpKind::Query { query } => {
+        OpKind::Query(query) => {
             if let Err(errs) = dynkey_query::parse(query.as_bytes()) {
                 errors.extend(errs.iter().map(|e| OpError {
                     op: index,
@@ -185,7 +75,7 @@ pub fn validate(index: usize, op: &Op) -> Vec<OpError> {
                 }));
             }
         }
-        OpKind::Keys { keys } => {
+        OpKind::Keys(keys) => {
             if keys.is_empty() {
                 errors.push(op_error(
                     index,
@@ -193,7 +83,7 @@ pub fn validate(index: usize, op: &Op) -> Vec<OpError> {
                     "a key operation sets no key".into(),
                 ));
             }
-            if keys.keys().any(|k| k.is_empty()) {
+            if keys.iter().any(|(k, _)| k.is_empty()) {
                 errors.push(op_error(index, "E_BAD_OP", "empty key name".into()));
             }
         }
@@ -219,15 +109,11 @@ pub fn validate(index: usize, op: &Op) -> Vec<OpError> {
             }
         }
         OpKind::Site { site, .. } => errors.push(site_refused(index, site)),
-    }
-    if let Some(at) = &op.expires_at
-        && crate::time::parse_rfc3339(at).is_err()
-    {
-        errors.push(op_error(
+        other => errors.push(op_error(
             index,
-            "E_BAD_TTL",
-            format!("expires_at {at:?} is not an RFC 3339 time"),
-        ));
+            "E_BAD_OP",
+            format!("{other:?} is not an operation this dynkeyctl knows"),
+        )),
     }
     errors
 }
@@ -264,26 +150,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_shapes() {
-        let cases = [
-            (Op::query("module x +p"), r#"{"query":"module x +p"}"#),
-            (Op::key("K", true), r#"{"keys":{"K":true}}"#),
-            (Op::call("C", "t"), r#"{"call":"C","target":"t"}"#),
-            (
-                Op::param("drm.debug", "0x1ff"),
-                r#"{"param":"drm.debug","value":"0x1ff"}"#,
-            ),
-            (
-                Op::query("module x +p").expiring(Some("2026-11-28T10:00:00Z".into())),
-                r#"{"query":"module x +p","expires_at":"2026-11-28T10:00:00Z"}"#,
-            ),
-        ];
-        for (op, json) in cases {
-            assert_eq!(serde_json::to_string(&op).unwrap(), json);
-            assert_eq!(serde_json::from_str::<Op>(json).unwrap(), op);
-        }
+    fn site_toggles_are_recognised() {
         let site: Op = serde_json::from_str(r#"{"site":"17","flags":"+p"}"#).unwrap();
         assert_eq!(is_site_op(&site), Some("17"));
+        assert_eq!(is_site_op(&Op::query("module x +p")), None);
     }
 
     #[test]
@@ -305,7 +175,9 @@ mod tests {
         assert_eq!(validate(0, &Op::call("", "t"))[0].category, "E_BAD_OP");
         let site: Op = serde_json::from_str(r#"{"site":"17","flags":"+p"}"#).unwrap();
         assert_eq!(validate(0, &site)[0].category, "E_SITE_OP");
-        let bad_time = Op::query("module x +p").expiring(Some("tomorrow".into()));
-        assert_eq!(validate(0, &bad_time)[0].category, "E_BAD_TTL");
+        assert_eq!(
+            validate(0, &Op::keys(Vec::<(String, bool)>::new()))[0].category,
+            "E_BAD_OP"
+        );
     }
 }

@@ -1,16 +1,13 @@
 //! Durations on the command line and RFC 3339 times in documents.
 //!
-//! Durations follow dynkeyd's `ttl`: a number of seconds, or a number with
-//! `s`, `m` or `h`; `ms` is accepted where sub-second values make sense
-//! (heartbeats in tests, `--wait`).
+//! Durations are a number of seconds, or a number with `ms`, `s`, `m` or
+//! `h` (`--heartbeat`, `--wait`); `--ttl` follows dynkeyd's rule exactly
+//! ([`dynkey::parse_ttl`]).
 
 use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-/// Longest `--ttl`: 30 days, as for dynkeyd.
-pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A duration that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,15 +37,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_millis(
         n.checked_mul(unit_ms).ok_or_else(err)?,
     ))
-}
-
-/// Parses a `--ttl`: a positive duration of whole seconds, at most 30 days.
-pub fn parse_ttl(text: &str) -> Result<Duration, DurationError> {
-    let d = parse_duration(text)?;
-    if text.ends_with("ms") || d.is_zero() || d > MAX_TTL {
-        return Err(DurationError(text.to_string()));
-    }
-    Ok(d)
 }
 
 /// A time as RFC 3339, UTC, whole seconds (`2026-11-28T10:00:00Z`).
@@ -102,10 +90,6 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        assert!(parse_ttl("0").is_err());
-        assert!(parse_ttl("500ms").is_err());
-        assert!(parse_ttl("721h").is_err());
-        assert_eq!(parse_ttl("720h").unwrap(), MAX_TTL);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dynkey_fleet::buckets::DEFAULT_HEARTBEAT;
 use dynkey_fleet::operator::{Edit, Operator};
-use dynkey_fleet::time::{parse_duration, parse_ttl, rfc3339};
+use dynkey_fleet::time::parse_duration;
 use dynkey_fleet::{FleetError, NatsArgs, Op, Scope};
 use serde_json::json;
 
@@ -126,7 +126,7 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
 }
 
 fn ttl_arg(text: &str) -> Result<Duration, String> {
-    parse_ttl(text).map_err(|e| format!("{e}; at most 30 days"))
+    dynkey::parse_ttl(text).map_err(|e| e.to_string())
 }
 
 fn pair<'a>(option: &str, text: &'a str) -> Result<(&'a str, &'a str), FleetError> {
@@ -152,8 +152,8 @@ fn operations(write: &Write, matches: &ArgMatches) -> Result<Vec<Op>, FleetError
     take("key", &write.key, &|k| {
         let (name, v) = pair("key", k)?;
         match v {
-            "on" => Ok(Op::key(name, true)),
-            "off" => Ok(Op::key(name, false)),
+            "on" => Ok(Op::keys([(name, true)])),
+            "off" => Ok(Op::keys([(name, false)])),
             _ => Err(FleetError::BadInput(format!(
                 "--key {k:?}: the value is on or off"
             ))),
@@ -168,10 +168,13 @@ fn operations(write: &Write, matches: &ArgMatches) -> Result<Vec<Op>, FleetError
         Ok(Op::call(name, t))
     })?;
     ops.sort_by_key(|(i, _)| *i);
-    let expires_at = write.ttl.map(|ttl| rfc3339(SystemTime::now() + ttl));
+    let expires_at = write.ttl.map(|ttl| SystemTime::now() + ttl);
     Ok(ops
         .into_iter()
-        .map(|(_, op)| op.expiring(expires_at.clone()))
+        .map(|(_, op)| match expires_at {
+            Some(at) => op.expiring_at(at),
+            None => op,
+        })
         .collect())
 }
 

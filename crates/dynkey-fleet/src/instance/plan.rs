@@ -129,7 +129,7 @@ mod tests {
     /// The build of this test has one key, `K`.
     fn check(op: &Op) -> Result<(), String> {
         match &op.kind {
-            crate::ops::OpKind::Keys { keys } if keys.keys().any(|k| k != "K") => {
+            crate::ops::OpKind::Keys(keys) if keys.iter().any(|(k, _)| k != "K") => {
                 Err("no static key named".into())
             }
             _ => Ok(()),
@@ -165,14 +165,14 @@ mod tests {
     #[test]
     fn a_bad_scope_keeps_its_last_good_version() {
         let good = plan(
-            &latest(vec![("all", script_at(3, &[Op::key("K", true)]))]),
+            &latest(vec![("all", script_at(3, &[Op::keys([("K", true)])]))]),
             &[],
             check,
         );
         assert_eq!(good.layers.len(), 1);
         let bad = latest(vec![(
             "all",
-            script_at(4, &[Op::key("K", true), Op::key("MISSING", true)]),
+            script_at(4, &[Op::keys([("K", true)]), Op::keys([("MISSING", true)])]),
         )]);
         let p = plan(&bad, &good.layers, check);
         assert_eq!(p.layers, good.layers, "the last good version stays");
