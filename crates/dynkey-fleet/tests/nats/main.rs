@@ -3,6 +3,8 @@
 //! creation and one apply-converge round), dynkeyctl and dynkeyd run as
 //! child processes.
 
+mod instances;
 mod operator;
 mod permissions;
 mod support;
+mod watch;
