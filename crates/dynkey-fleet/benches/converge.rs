@@ -48,7 +48,16 @@ async fn round(n: usize, applies: usize) -> Round {
     let members: Vec<Dynkeyd> = dirs
         .iter()
         .enumerate()
-        .map(|(i, d)| Dynkeyd::start(&url, &format!("bench-{i}"), "svc=bench", "5s", d.path(), &[]))
+        .map(|(i, d)| {
+            Dynkeyd::start(
+                &url,
+                &format!("bench-{i}"),
+                "svc=bench",
+                "5s",
+                d.path(),
+                &[],
+            )
+        })
         .collect();
     let client = async_nats::connect(url.as_str()).await.unwrap();
     let status = async_nats::jetstream::new(client)
@@ -69,14 +78,21 @@ async fn round(n: usize, applies: usize) -> Round {
     let mut commits = 0u64;
     for i in 0..applies {
         let before: u64 = docs.values().map(|d| d.commits).sum();
-        let body = if i % 2 == 0 { "module virtio_net +p" } else { "module virtio_net -p" };
+        let body = if i % 2 == 0 {
+            "module virtio_net +p"
+        } else {
+            "module virtio_net -p"
+        };
         let t0 = Instant::now();
         let r = ctl(&url, &["apply", "--scope", "all", "--query", body]);
         apply_process.push(t0.elapsed());
         assert_eq!(r.code, 0, "{r:?}");
         let rev = r.out["revision"].as_u64().unwrap();
         let done = |docs: &BTreeMap<String, StatusDoc>| {
-            docs.len() == n && docs.values().all(|d| d.applied.get("all").is_some_and(|r| *r >= rev))
+            docs.len() == n
+                && docs
+                    .values()
+                    .all(|d| d.applied.get("all").is_some_and(|r| *r >= rev))
         };
         while !done(&docs) {
             let e = tokio::time::timeout(Duration::from_secs(30), watch.next())
@@ -121,7 +137,14 @@ fn main() {
     } else {
         // Test mode: a smoke round if dynkeyd is there.
         let exe = std::env::current_exe().unwrap();
-        if !exe.parent().unwrap().parent().unwrap().join("dynkeyd").exists() {
+        if !exe
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("dynkeyd")
+            .exists()
+        {
             println!("converge: dynkeyd not built; skipped (run with cargo bench)");
             return;
         }
@@ -132,7 +155,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("| instances | applies | p50 | p99 | max | dynkeyctl apply alone (p50) | commits per instance per apply |");
+    println!(
+        "| instances | applies | p50 | p99 | max | dynkeyctl apply alone (p50) | commits per instance per apply |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let r = rt.block_on(round(n, applies));
