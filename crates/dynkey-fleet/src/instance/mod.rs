@@ -626,9 +626,17 @@ async fn detect_twins<T: FleetTarget>(shared: Arc<Shared<T>>) {
                 continue;
             };
             if doc.boot_id != shared.boot_id {
-                let first = shared.lock().twin.is_none();
-                shared.lock().twin = Some((doc.boot_id, Instant::now()));
-                if first {
+                let window = shared.config.heartbeat * LIVE_HEARTBEATS;
+                let newly = {
+                    let mut state = shared.lock();
+                    let newly = state
+                        .twin
+                        .as_ref()
+                        .is_none_or(|(_, seen)| seen.elapsed() > window);
+                    state.twin = Some((doc.boot_id, Instant::now()));
+                    newly
+                };
+                if newly {
                     eprintln!(
                         "dynkey-fleet: another live process uses instance id {}",
                         shared.config.id
@@ -638,5 +646,96 @@ async fn detect_twins<T: FleetTarget>(shared: Arc<Shared<T>>) {
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Dynkeyd {
+        #[command(flatten)]
+        fleet: InstanceArgs,
+        /// dynkeyd's own option of a similar name must not clash.
+        #[arg(long)]
+        token_file: Option<String>,
+    }
+
+    #[test]
+    fn dynkeyd_options() {
+        let d = Dynkeyd::try_parse_from([
+            "dynkeyd",
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--instance",
+            "web-1",
+            "--labels",
+            "svc=checkout,region=eu",
+            "--heartbeat",
+            "2s",
+            "--nats-token-file",
+            "t",
+            "--token-file",
+            "u",
+        ])
+        .unwrap();
+        let c = d.fleet.config().unwrap();
+        assert_eq!(c.id.as_str(), "web-1");
+        assert_eq!(c.labels.to_string(), "region=eu,svc=checkout");
+        assert_eq!(c.heartbeat, Duration::from_secs(2));
+        assert_eq!(c.ping_interval(), Duration::from_secs(2));
+        assert_eq!(d.token_file.as_deref(), Some("u"));
+        let none = Dynkeyd::try_parse_from(["dynkeyd"]).unwrap();
+        assert!(none.fleet.config().is_none());
+        let default =
+            Dynkeyd::try_parse_from(["dynkeyd", "--nats", "n", "--instance", "a"]).unwrap();
+        let c = default.fleet.config().unwrap();
+        assert_eq!(c.heartbeat, Duration::from_secs(5));
+        assert!(c.labels.is_empty());
+        assert_eq!(
+            Dynkeyd::try_parse_from([
+                "dynkeyd",
+                "--nats",
+                "n",
+                "--instance",
+                "a",
+                "--heartbeat",
+                "30s"
+            ])
+            .unwrap()
+            .fleet
+            .config()
+            .unwrap()
+            .ping_interval(),
+            Duration::from_secs(5)
+        );
+        for bad in [
+            &["dynkeyd", "--nats", "n"][..],
+            &["dynkeyd", "--instance", "a"],
+            &["dynkeyd", "--nats", "n", "--instance", "a.b"],
+            &[
+                "dynkeyd",
+                "--nats",
+                "n",
+                "--instance",
+                "a",
+                "--labels",
+                "instance=x",
+            ],
+            &[
+                "dynkeyd",
+                "--nats",
+                "n",
+                "--instance",
+                "a",
+                "--heartbeat",
+                "10ms",
+            ],
+            &["dynkeyd", "--labels", "a=b"],
+        ] {
+            assert!(Dynkeyd::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }
