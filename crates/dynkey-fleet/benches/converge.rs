@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! bash .ci/nats.sh && cargo build --release --bin dynkeyd
-//! cargo bench -p dynkey-fleet --bench converge -- --instances 1,10,50 --applies 30
+//! cargo bench -p dynkey-fleet --bench converge -- --instances 1,10,50 --applies 30 [--save]
 //! ```
+//!
+//! `--save` also writes `$CARGO_TARGET_DIR/dynkey-bench/fleet.json` (next
+//! to the other benches' saved results).
 //!
 //! Each apply runs the real dynkeyctl binary (process start, connect,
 //! read, compare-and-set write) and is timed from its spawn until a watch
@@ -173,5 +176,17 @@ fn main() {
             percentile(&proc_times, 0.5).as_secs_f64() * 1e3,
             r.commits_per_instance,
         );
+    }
+    if args.iter().any(|a| a == "--save") {
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
+            })
+            .join("dynkey-bench");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("fleet.json");
+        std::fs::write(&file, serde_json::json!({ "rounds": saved }).to_string()).unwrap();
+        eprintln!("converge: saved {}", file.display());
     }
 }
