@@ -39,6 +39,24 @@
 //! buckets' streams are created by hand ([`buckets`]), nothing needs 2.10's
 //! multi-filter consumers, and a watch's errors are treated as transient
 //! (an ordered consumer recreates itself after a server restart).
+//!
+//! # In dynkeyd
+//!
+//! ```ignore
+//! #[derive(clap::Parser)]
+//! struct Args {
+//!     #[command(flatten)]
+//!     fleet: dynkey_fleet::instance::InstanceArgs, // --nats --instance --labels --heartbeat + NatsArgs
+//!     // ...
+//! }
+//! // after the sites are registered and --state-dir is open, inside the runtime:
+//! let fleet = match args.fleet.config() {
+//!     Some(config) => Some(Arc::new(Instance::start(config, control).await?)), // exit 2 on Err
+//!     None => None,
+//! };
+//! // GET /fleet: fleet.view() (serialize it), or instance::disabled_view()
+//! // metrics: fleet.metrics() at scrape time
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod buckets;
