@@ -162,10 +162,21 @@ fn main() {
         "| instances | applies | p50 | p99 | max | dynkeyctl apply alone (p50) | commits per instance per apply |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    let mut saved = Vec::new();
     for n in sizes {
         let r = rt.block_on(round(n, applies));
         let mut proc_times = r.apply_process.clone();
         proc_times.sort();
+        saved.push(serde_json::json!({
+            "instances": r.instances,
+            "applies": r.latencies.len(),
+            "p50_ms": ms(percentile(&r.latencies, 0.5)),
+            "p99_ms": ms(percentile(&r.latencies, 0.99)),
+            "max_ms": ms(*r.latencies.last().unwrap()),
+            "apply_process_p50_ms": ms(percentile(&proc_times, 0.5)),
+            "commits_per_instance_per_apply": r.commits_per_instance,
+        }));
         println!(
             "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} |",
             r.instances,
