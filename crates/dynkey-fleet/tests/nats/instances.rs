@@ -15,7 +15,6 @@ use serde_json::Value;
 use crate::support::{Ctl, Dynkeyd, Nats, Server, TempDir, ctl, init, proxy::Proxy, wait_until};
 
 const HB: &str = "1s";
-const WAIT: &str = "20s";
 
 /// How many fixture sites of `module` have the `p` flag on.
 fn p_on(d: &Dynkeyd, module: &str) -> usize {
@@ -34,12 +33,25 @@ fn status(url: &str, args: &[&str]) -> Ctl {
     ctl(url, &all)
 }
 
-fn converged(url: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend_from_slice(&["--wait", WAIT]);
-    let r = status(url, &all);
-    assert_eq!(r.code, 0, "not converged: {r:?}");
-    r.out
+/// Waits until `status ARGS` reports converged with at least the
+/// instances `ids` listed (an instance is listed once its first status
+/// arrived); returns that report.
+fn converged(url: &str, args: &[&str], ids: &[&str]) -> Value {
+    let mut last = None;
+    let ok = wait_until(Duration::from_secs(30), || {
+        let r = status(url, args);
+        let listed = |id: &&str| {
+            r.out["instances"]
+                .as_array()
+                .is_some_and(|i| i.iter().any(|i| i["id"] == *id))
+        };
+        let done = r.code == 0 && ids.iter().all(listed);
+        last = Some(r);
+        done
+    });
+    let last = last.unwrap();
+    assert!(ok, "not converged with {ids:?}: {last:?}");
+    last.out
 }
 
 fn apply(url: &str, args: &[&str]) -> u64 {
@@ -85,7 +97,7 @@ async fn an_apply_reaches_every_matching_instance_and_only_those() {
         &url,
         &["--scope", "svc=checkout", "--query", "module virtio_net +p"],
     );
-    let report = converged(&url, &["--scope", "svc=checkout"]);
+    let report = converged(&url, &["--scope", "svc=checkout"], &["a", "b"]);
     let ids: Vec<&str> = report["instances"]
         .as_array()
         .unwrap()
@@ -101,7 +113,7 @@ async fn an_apply_reaches_every_matching_instance_and_only_those() {
     assert_eq!(p_on(&c.d, "virtio_net"), 0, "c does not match");
     // The whole fleet is converged (c has nothing to apply), and a and b,
     // one build in one state, have one table hash; c differs.
-    let all = converged(&url, &[]);
+    let all = converged(&url, &[], &["a", "b", "c"]);
     assert_eq!(
         instance(&all, "a")["table_hash"],
         instance(&all, "b")["table_hash"]
@@ -122,7 +134,7 @@ async fn an_apply_reaches_every_matching_instance_and_only_those() {
             "DEMO_VERIFY=on",
         ],
     );
-    converged(&url, &["--scope", "instance=c"]);
+    converged(&url, &["--scope", "instance=c"], &["c"]);
     assert_eq!(p_on(&c.d, "virtio_net"), 3);
     assert_eq!(c.d.get("/fleet")["scopes"][0]["scope"], "instance=c");
     // A later, more specific scope overrides: b turns it off for region=us.
@@ -135,7 +147,7 @@ async fn an_apply_reaches_every_matching_instance_and_only_those() {
             "module virtio_net -p",
         ],
     );
-    converged(&url, &[]);
+    converged(&url, &[], &["a", "b", "c"]);
     assert_eq!(p_on(&b.d, "virtio_net"), 0);
     assert_eq!(p_on(&a.d, "virtio_net"), 3);
 }
@@ -168,9 +180,9 @@ async fn a_late_instance_converges_to_its_peers_table() {
             "module e1000e -p; module virtio_blk +pf",
         ],
     );
-    converged(&url, &[]);
+    converged(&url, &[], &["early"]);
     let late = member(&url, "late", "svc=api");
-    let report = converged(&url, &[]);
+    let report = converged(&url, &[], &["early", "late"]);
     assert_eq!(
         instance(&report, "late")["applied"],
         instance(&report, "early")["applied"]
@@ -198,7 +210,7 @@ async fn a_partitioned_instance_expires_then_catches_up_in_one_commit() {
     let dir = TempDir::new("cut");
     let cut = Dynkeyd::start(&proxy.url(), "cut", "svc=x", HB, dir.path(), &[]);
     apply(&url, &["--scope", "all", "--query", "module virtio_net +p"]);
-    converged(&url, &["--scope", "all"]);
+    converged(&url, &["--scope", "all"], &["cut"]);
 
     proxy.freeze();
     let gone = wait_until(Duration::from_secs(30), || {
@@ -233,7 +245,11 @@ async fn a_partitioned_instance_expires_then_catches_up_in_one_commit() {
             .unwrap();
     }
     proxy.heal();
-    let report = converged(&url, &["--scope", "all", "--revision", &last.to_string()]);
+    let report = converged(
+        &url,
+        &["--scope", "all", "--revision", &last.to_string()],
+        &["cut"],
+    );
     assert_eq!(instance(&report, "cut")["applied"]["all"], last);
     assert_eq!(
         cut.metric("dynkey_commits_total") - commits,
@@ -256,7 +272,7 @@ async fn instances_resume_after_nats_server_is_killed() {
     let a = member(&url, "a", "");
     let b = member(&url, "b", "");
     apply(&url, &["--scope", "all", "--query", "module virtio_net +p"]);
-    converged(&url, &[]);
+    converged(&url, &[], &["a", "b"]);
     nats.kill9();
     assert!(wait_until(
         Duration::from_secs(30),
@@ -264,7 +280,11 @@ async fn instances_resume_after_nats_server_is_killed() {
     ));
     nats.restart();
     let rev = apply(&url, &["--scope", "all", "--query", "module e1000e +p"]);
-    let report = converged(&url, &["--scope", "all", "--revision", &rev.to_string()]);
+    let report = converged(
+        &url,
+        &["--scope", "all", "--revision", &rev.to_string()],
+        &["a", "b"],
+    );
     assert_eq!(report["instances"].as_array().unwrap().len(), 2);
     assert_eq!(p_on(&a.d, "e1000e"), 3);
     assert_eq!(p_on(&b.d, "e1000e"), 3);
@@ -290,7 +310,7 @@ async fn a_scope_an_instance_cannot_apply_keeps_its_last_good_version() {
             "module virtio_net +p",
         ],
     );
-    converged(&url, &["--scope", "all"]);
+    converged(&url, &["--scope", "all"], &["m"]);
     let bad = apply(
         &url,
         &[
@@ -302,7 +322,13 @@ async fn a_scope_an_instance_cannot_apply_keeps_its_last_good_version() {
             "module e1000e +p",
         ],
     );
-    let r = status(&url, &["--scope", "all", "--wait", "3s"]);
+    // Once the instance has seen the bad revision, it reports it and
+    // status is not converged.
+    let mut r = status(&url, &["--scope", "all"]);
+    assert!(wait_until(Duration::from_secs(30), || {
+        r = status(&url, &["--scope", "all"]);
+        r.out["instances"][0]["errors"][0]["revision"] == bad
+    }));
     assert_eq!(r.code, 1, "{r:?}");
     let me = instance(&r.out, "m");
     assert_eq!(me["applied"]["all"], good, "the last good revision stays");
@@ -342,7 +368,7 @@ async fn a_scope_an_instance_cannot_apply_keeps_its_last_good_version() {
         ],
     );
     assert_eq!(fixed.code, 0);
-    converged(&url, &["--scope", "all"]);
+    converged(&url, &["--scope", "all"], &["m"]);
     assert_eq!(p_on(&m.d, "e1000e"), 3);
     assert_eq!(p_on(&m.d, "virtio_net"), 0, "set replaced the script");
 }
@@ -372,7 +398,7 @@ async fn a_fleet_operation_expires_on_every_instance() {
         .unwrap()
         .to_string();
     let at = dynkey_fleet::time::parse_rfc3339(&at).unwrap();
-    converged(&url, &[]);
+    converged(&url, &[], &["x", "y"]);
     if SystemTime::now() < at {
         for m in &ms {
             assert_eq!(p_on(&m.d, "virtio_net"), 3, "on before its time");
@@ -425,7 +451,7 @@ async fn an_instance_started_while_nats_is_down_runs_on_its_cache() {
     let dir = TempDir::new("cache");
     let mut d = Dynkeyd::start(&url, "c", "", HB, dir.path(), &[]);
     let rev = apply(&url, &["--scope", "all", "--query", "module virtio_net +p"]);
-    converged(&url, &[]);
+    converged(&url, &[], &["c"]);
     d.kill9();
     nats.kill9();
     let d = Dynkeyd::start(&url, "c", "", HB, dir.path(), &[]);
@@ -435,7 +461,7 @@ async fn an_instance_started_while_nats_is_down_runs_on_its_cache() {
     assert_eq!(view["scopes"][0]["revision"], rev);
     assert_eq!(p_on(&d, "virtio_net"), 3, "the cached layers are in force");
     nats.restart();
-    converged(&url, &[]);
+    converged(&url, &[], &["c"]);
     assert_eq!(d.get("/fleet")["source"], "nats");
 }
 
@@ -451,7 +477,7 @@ async fn apply_and_converge_on_debian_2_9_10() {
         &url,
         &["--scope", "svc=x", "--query", "module virtio_net +p"],
     );
-    let report = converged(&url, &["--scope", "svc=x"]);
+    let report = converged(&url, &["--scope", "svc=x"], &["old"]);
     assert_eq!(instance(&report, "old")["applied"]["svc=x"], rev);
     assert_eq!(p_on(&m.d, "virtio_net"), 3);
 }
