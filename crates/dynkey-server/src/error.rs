@@ -107,12 +107,12 @@ impl ApiError {
 }
 
 /// Bodies of this size or more are refused (the kernel's 4096-byte limit).
-pub const MAX_BODY: usize = 4096;
+pub use dynkey::MAX_BODY;
 
 impl From<dynkey::Error> for ApiError {
     fn from(e: dynkey::Error) -> ApiError {
         use dynkey::Error as E;
-        match e {
+        let status = match &e {
             E::Query(errs) => {
                 let status = if errs.iter().any(|q| q.category() == "E_TOO_BIG") {
                     StatusCode::PAYLOAD_TOO_LARGE
@@ -128,22 +128,32 @@ impl From<dynkey::Error> for ApiError {
                         message: q.message().to_string(),
                     })
                     .collect();
-                ApiError { status, errors }
+                return ApiError { status, errors };
             }
-            E::UnknownParam(_) | E::UnknownCall(_) => ApiError::not_found(&e.to_string()),
-            // The change was applied (code written, states published) but
-            // some thread may lag: say so, so clients do not retry blindly.
-            E::Text(
-                t @ (dynkey::__private::dynkey_text::Error::RendezvousTimeout { .. }
-                | dynkey::__private::dynkey_text::Error::Rendezvous { .. }),
-            ) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "E_RENDEZVOUS",
-                format!("applied, but the rendezvous did not complete: {t}"),
-            ),
-            E::Text(_) => ApiError::internal(&e),
-            e => ApiError::new(StatusCode::BAD_REQUEST, e.category(), e.to_string()),
-        }
+            E::UnknownParam(_) | E::UnknownCall(_) | E::UnknownSite(_) | E::UnknownOperation(_) => {
+                StatusCode::NOT_FOUND
+            }
+            E::NotRevocable(_) => StatusCode::CONFLICT,
+            // The configuration refuses every change; a full layer refuses
+            // new ones: both say what to do, and neither is the client's fault.
+            E::Config(_) | E::StateFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Applied (code written, states published), but some thread
+            // may lag: say so, so clients do not retry blindly.
+            e if e.applied() => {
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    e.category(),
+                    format!("applied, but the rendezvous did not complete: {e}"),
+                );
+            }
+            E::Journal(_) | E::State(_) => {
+                eprintln!("dynkeyd: {e}");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            E::Text(_) => return ApiError::internal(&e),
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.category(), e.to_string())
     }
 }
 

@@ -143,9 +143,6 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            if let Err(e) = state.control.apply_env_query() {
-                eprintln!("dynkeyd: DYNKEY_QUERY not applied to the site table: {e}");
-            }
             None
         }
         None => match demo::Demo::start(&state.control, args.workers.max(1), demo_work) {
@@ -192,7 +189,7 @@ fn main() -> ExitCode {
 
 fn announce(addr: SocketAddr, state: &AppState, demo: bool) {
     let status = state.control.status().ok();
-    let auth = if state.token.is_some() {
+    let auth = if !state.tokens.is_empty() {
         " -H \"Authorization: Bearer $DYNKEY_TOKEN\""
     } else {
         ""

@@ -82,6 +82,42 @@ const FAMILIES: &[Family] = &[
         kind: MetricType::COUNTER,
         labels: &[],
     },
+    Family {
+        name: "dynkey_journal_bytes",
+        help: "Bytes in the state directory's journal (0 without one).",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
+    Family {
+        name: "dynkey_journal_fsync_duration_seconds",
+        help: "Time per journal write and fsync (one per batch of requests).",
+        kind: MetricType::HISTOGRAM,
+        labels: &[],
+    },
+    Family {
+        name: "dynkey_batch_size",
+        help: "Requests per batch (they share one journal write, one commit, one rendezvous).",
+        kind: MetricType::HISTOGRAM,
+        labels: &[],
+    },
+    Family {
+        name: "dynkey_expired_operations_total",
+        help: "Operations removed at their expiry.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    Family {
+        name: "dynkey_revoked_operations_total",
+        help: "Local operations revoked.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    Family {
+        name: "dynkey_local_operations",
+        help: "Local operations in force.",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
 ];
 
 fn family(f: &Family, metrics: Vec<Metric>) -> MetricFamily {
@@ -121,12 +157,32 @@ fn gauge(value: f64, pairs: &[(&str, &str)]) -> Metric {
     m
 }
 
-fn histogram(h: &dynkey_text_counters::HistogramSnapshot) -> Metric {
-    let bounds = dynkey_text_counters::bucket_bounds();
-    let buckets = h
-        .cumulative()
+fn histogram(h: &dynkey::HistogramSnapshot) -> Metric {
+    histogram_of(
+        &h.cumulative(),
+        &dynkey::bucket_bounds(),
+        h.count,
+        h.sum_seconds,
+    )
+}
+
+/// A histogram from per-bucket (not cumulative) counts.
+fn histogram_from_buckets(per_bucket: &[u64], bounds: &[f64], sum: f64) -> Metric {
+    let mut acc = 0;
+    let cumulative: Vec<u64> = per_bucket
         .iter()
-        .zip(bounds)
+        .map(|n| {
+            acc += n;
+            acc
+        })
+        .collect();
+    histogram_of(&cumulative, bounds, acc, sum)
+}
+
+fn histogram_of(cumulative: &[u64], bounds: &[f64], count: u64, sum: f64) -> Metric {
+    let buckets = cumulative
+        .iter()
+        .zip(bounds.iter().copied())
         .map(|(&count, bound)| {
             let mut b = Bucket::default();
             b.set_cumulative_count(count);
@@ -135,17 +191,12 @@ fn histogram(h: &dynkey_text_counters::HistogramSnapshot) -> Metric {
         })
         .collect();
     let mut hist = Histogram::default();
-    hist.set_sample_count(h.count);
-    hist.set_sample_sum(h.sum_seconds);
+    hist.set_sample_count(count);
+    hist.set_sample_sum(sum);
     hist.set_bucket(buckets);
     let mut m = Metric::default();
     m.set_histogram(hist);
     m
-}
-
-/// The counters types, re-exported by dynkey through `Counters`.
-mod dynkey_text_counters {
-    pub use dynkey::__private::dynkey_text::{HistogramSnapshot, bucket_bounds};
 }
 
 /// Reads dynkey's counters at scrape time.
@@ -181,6 +232,7 @@ impl Collector for DynkeyCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let c = self.control.counters();
+        let st = self.control.state_counters();
         let t = &c.text;
         let f = |i: usize, metrics| family(&FAMILIES[i], metrics);
         let per_method = |values: [u64; 3]| {
@@ -231,6 +283,28 @@ impl Collector for DynkeyCollector {
                     .collect(),
             ),
             f(9, vec![counter(t.rendezvous_timeouts as f64, &[])]),
+            f(10, vec![gauge(st.journal_bytes as f64, &[])]),
+            f(
+                11,
+                vec![histogram_from_buckets(
+                    &st.fsync_buckets,
+                    &dynkey::bucket_bounds(),
+                    st.fsync_seconds,
+                )],
+            ),
+            f(
+                12,
+                vec![histogram_from_buckets(
+                    &st.batch_buckets,
+                    &(0..st.batch_buckets.len())
+                        .map(|i| (1u64 << i) as f64)
+                        .collect::<Vec<_>>(),
+                    st.batch_requests as f64,
+                )],
+            ),
+            f(13, vec![counter(st.expired as f64, &[])]),
+            f(14, vec![counter(st.revoked as f64, &[])]),
+            f(15, vec![gauge(st.local_ops as f64, &[])]),
         ]
     }
 }

@@ -53,8 +53,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of descriptors and the like: back off, go on.
                         eprintln!("dynkeyd: accept failed: {e}");
@@ -63,7 +63,10 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                // The peer's address, for the audit (what axum's
+                // `into_make_service_with_connect_info` would give).
+                let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     // Errors here are the client's (reset, timeout): nothing to do.

@@ -99,6 +99,8 @@ mod arch;
 mod commit;
 mod config;
 mod counters;
+#[doc(hidden)]
+pub mod early;
 mod error;
 mod fork;
 mod int_map;

@@ -1,8 +1,7 @@
-//! Named static calls: patchable function pointers.
+//! Named static calls: patchable function pointers. Switching one is in
+//! `code.rs`.
 
-use dynkey_text::{Change, LinkCall, RawCall, commit};
-
-use crate::Error;
+use dynkey_text::{LinkCall, RawCall};
 
 /// What `GET /keys` and the registry know about a static call.
 #[derive(Debug)]
@@ -44,11 +43,6 @@ impl CallDesc {
         let t = self.targets[i];
         t.rsplit("::").next().unwrap_or(t)
     }
-
-    pub(crate) fn set(&self, index: usize) -> Result<dynkey_text::CommitReport, Error> {
-        crate::registry::start();
-        Ok(commit(&[Change::Call(self.raw, index)])?)
-    }
 }
 
 /// A static call: callers go through a link-time stub (a direct `call`)
@@ -73,31 +67,6 @@ impl<F: Copy> StaticCall<F> {
         self.link.get()
     }
 
-    /// Switches to the `index`-th registered target: one commit.
-    pub fn set_target(&self, index: usize) -> Result<(), Error> {
-        if index >= self.desc.targets.len() {
-            return Err(Error::UnknownTarget {
-                call: self.desc.name.into(),
-                target: index.to_string(),
-                targets: self.desc.targets.to_vec(),
-            });
-        }
-        self.desc.set(index).map(drop)
-    }
-
-    /// Switches to the target named `target`.
-    pub fn set_target_by_name(&self, target: &str) -> Result<(), Error> {
-        let i = self
-            .desc
-            .target_index(target)
-            .ok_or_else(|| Error::UnknownTarget {
-                call: self.desc.name.into(),
-                target: target.into(),
-                targets: self.desc.targets.to_vec(),
-            })?;
-        self.desc.set(i).map(drop)
-    }
-
     /// The current target's index.
     pub fn target(&self) -> usize {
         self.desc.raw.target_index()
@@ -116,10 +85,6 @@ impl<F: Copy> StaticCall<F> {
     /// The registered targets, as written.
     pub fn targets(&self) -> &'static [&'static str] {
         self.desc.targets
-    }
-
-    pub(crate) fn raw(&self) -> &'static RawCall {
-        self.desc.raw
     }
 }
 

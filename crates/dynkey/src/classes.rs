@@ -88,7 +88,8 @@ pub struct ClassMapSpec {
 /// The type is `disjoint_bits` (one bit per class) or `level_num` (a level
 /// N turns on the first N classes). `flags = "pmf"` may follow `modules` to
 /// toggle more than `p`. A module listed covers itself and every module
-/// below it (`"my_crate"` covers `my_crate::gpu`).
+/// below it (`"my_crate"` covers `my_crate::gpu`); `"*"` covers every module
+/// (a map of levels that every module uses).
 #[macro_export]
 macro_rules! class_map {
     ($(#[$m:meta])* $vis:vis static $name:ident = $kind:ident(param = $param:literal, base = $base:literal, modules = [$($module:literal),* $(,)?] $(, flags = $flags:literal)? $(,)?) { $($class:ident),+ $(,)? } $(;)?) => {
@@ -132,11 +133,12 @@ macro_rules! __class_map_flags {
     };
 }
 
-/// Whether the module list `modules` covers `module`: equal, or a parent
-/// module path of it.
+/// Whether the module list `modules` covers `module`: `*` (every module),
+/// equal, or a parent module path of it.
 pub(crate) fn covers(modules: &[&str], module: &str) -> bool {
     modules.iter().any(|m| {
-        module == *m
+        *m == "*"
+            || module == *m
             || module
                 .strip_prefix(m)
                 .is_some_and(|rest| rest.starts_with("::"))
@@ -157,5 +159,9 @@ mod tests {
         );
         assert!(!covers(&["drm"], "i915"));
         assert!(covers(&["drm", "i915"], "i915::display"));
+        assert!(
+            covers(&["*"], "anything::at::all"),
+            "a map may cover every module"
+        );
     }
 }

@@ -1,21 +1,26 @@
-//! The control surface: queries, params, keys, calls, the listing.
+//! The control surface: every change, from code or from an operator.
 //!
-//! Every change goes through one function per kind of request, which reads
-//! flags, computes the new ones for every matched site, and applies the
-//! whole request as **one** commit: one rendezvous for the body, however
-//! many queries and sites; none when only decoration flags change.
+//! Each method turns its request into [`Op`]s and hands them to the engine
+//! through the batcher, so concurrent requests share one commit. Changes
+//! made in code (`exec`, `set_param`, `set_keys`, `set_call`, and
+//! `StaticKey::enable` and friends in `code.rs`) are operations of the local
+//! layer with [`Source::Code`]: never journaled, never revocable, never
+//! undone by a rebuild. Operators' changes ([`Control::submit`]) are
+//! journaled when a state directory is attached, audited, may expire, and
+//! can be revoked.
 
-use std::fmt;
-use std::sync::atomic::Ordering;
+use std::path::Path;
+use std::time::SystemTime;
 
-use dynkey_query::{
-    Flags, LISTING_HEADER, format_param_value, parse, parse_param_value, write_row,
-};
-use dynkey_text::{Change, CountersSnapshot, Method, SiteKind, commit};
+use dynkey_query::Flags;
 
 use crate::Error;
-use crate::callsite::Callsite;
-use crate::registry::{Registry, State, start};
+use crate::audit::AuditEntry;
+use crate::boot::{State, start};
+use crate::engine::{Actor, Applied, Request, StateCounters};
+use crate::layers::{LocalOp, Source};
+use crate::op::{FleetLayer, Op, OpKind};
+use crate::table::prepare;
 
 /// What `exec` did (`POST /control`'s reply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,76 +57,64 @@ pub struct ChangeReport {
     pub rendezvous: usize,
 }
 
-/// A named static key, as `GET /keys` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// Its name.
-    pub name: &'static str,
-    /// `module::NAME`.
-    pub path: String,
-    /// The published state.
-    pub enabled: bool,
-    /// Sites testing it.
-    pub sites: u64,
-    /// The kind of most of its sites.
-    pub kind: SiteKind,
-    /// `file:line`.
-    pub defined_at: String,
+/// What a rebuild did (a revoke, a fleet update, an expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RebuildReport {
+    /// Operations revoked (revokes only).
+    pub revoked: usize,
+    /// Sites whose flags changed.
+    pub changed: usize,
+    /// Rendezvous it cost (0 or 1).
+    pub rendezvous: usize,
 }
 
-/// A named static call, as `GET /keys` shows it.
+/// One site that a dry run would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallInfo {
-    /// Its name.
-    pub name: &'static str,
-    /// The current target's name.
-    pub target: &'static str,
-    /// Every registered target.
-    pub targets: Vec<&'static str>,
-    /// `file:line`.
-    pub defined_at: String,
-}
-
-/// One callsite, as the JSON listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteRow {
-    /// Module path.
-    pub module: &'static str,
-    /// File.
-    pub file: &'static str,
-    /// Enclosing function.
-    pub func: &'static str,
-    /// Line.
-    pub line: u32,
-    /// Format string.
-    pub format: &'static str,
-    /// Class name, if class'd.
-    pub class: Option<&'static str>,
-    /// Flags, display form (`p`, `pmf`, `_`).
+pub struct DryRunRow {
+    /// The site's id.
+    pub id: String,
+    /// Its flags now.
     pub flags: Flags,
-    /// The kind of the site that tests its `p` flag.
-    pub kind: SiteKind,
+    /// Its flags after the request.
+    pub new_flags: Flags,
 }
 
-/// Everything the metrics need, read at one moment (each value independently).
-#[derive(Debug, Clone)]
-pub struct Counters {
-    /// The patching layer's counters.
-    pub text: CountersSnapshot,
-    /// Queries applied.
-    pub queries_ok: u64,
-    /// Queries rejected.
-    pub queries_error: u64,
-    /// Sites by kind and state (static keys and callsites).
-    pub census: dynkey_text::Census,
-    /// The rendezvous method in use.
-    pub method: Method,
+/// What a request would do.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DryRun {
+    /// Queries in the request.
+    pub queries: usize,
+    /// Sum over queries of the sites each matched.
+    pub matched: usize,
+    /// Sites whose flags would change.
+    pub changed: usize,
+    /// Class'd sites that a classless query left alone (the kernel's class
+    /// protection): name their class (`class NAME`) to select them.
+    pub protected: usize,
+    /// The first sites that would change (at most [`DRY_RUN_ROWS`]).
+    pub rows: Vec<DryRunRow>,
+    /// The ids of every site that would change.
+    pub ids: Vec<String>,
+}
+
+/// Rows a dry run lists at most.
+pub const DRY_RUN_ROWS: usize = 100;
+
+/// The layers of desired state, for `GET /state`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateView {
+    /// The baseline's operations (`DYNKEY_QUERY` and the like).
+    pub baseline: Vec<Op>,
+    /// The fleet layers, in effective order.
+    pub fleet: Vec<FleetLayer>,
+    /// The local operations in force, oldest first.
+    pub local: Vec<LocalOp>,
 }
 
 /// The process's control surface: see [`control`]. Cheap to copy.
 #[derive(Debug, Clone, Copy)]
 pub struct Control {
-    state: &'static State,
+    pub(crate) state: &'static State,
 }
 
 /// The control surface (starting the registry, and applying
@@ -131,141 +124,55 @@ pub fn control() -> Control {
 }
 
 /// Starts the registry now (otherwise it starts on first use) and returns
-/// the error of `DYNKEY_QUERY`, if it had one (it was also reported on
-/// stderr, and nothing of it was applied).
+/// the first problem start-up found: an invalid `DYNKEY_*` configuration
+/// ([`Error::Config`]: every change is then refused), a class'd callsite no
+/// class map covers ([`Error::UnknownClass`]), a bad `DYNKEY_QUERY`
+/// ([`Error::BootQuery`]). Each was also printed once on standard error.
 pub fn init() -> Result<(), Error> {
-    start();
-    match crate::registry::boot_query_error() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// Per-site new flags, in the order the request first visited each site
-/// (the visit order is what the kernel's unsorted queue mode reacts to).
-#[derive(Default)]
-struct Pending {
-    order: Vec<(u32, Flags)>,
-    index: dynkey_text::IntMap<u32, usize>,
-}
-
-impl Pending {
-    fn reserve(&mut self, more: usize) {
-        self.order.reserve(more);
-        self.index.reserve(more);
-    }
-
-    fn update(&mut self, reg: &Registry, site: u32, f: impl FnOnce(Flags) -> Flags) {
-        match self.index.get(&site) {
-            Some(&i) => self.order[i].1 = f(self.order[i].1),
-            None => {
-                self.index.insert(site, self.order.len());
-                self.order
-                    .push((site, f(reg.sites[site as usize].cs.flags())));
-            }
-        }
-    }
-}
-
-/// Whether an error came after the changes were applied: the code was
-/// written and the states published, but some thread may lag.
-fn applied(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Text(
-            dynkey_text::Error::RendezvousTimeout { .. } | dynkey_text::Error::Rendezvous { .. }
-        )
-    )
-}
-
-/// Applies new flags as one commit; returns (sites changed, rendezvous).
-/// Caller holds the control lock.
-fn apply(reg: &Registry, pending: Pending) -> Result<(usize, usize), Error> {
-    let mut changed: Vec<(&'static Callsite, Flags)> = Vec::new();
-    let mut keys = Vec::new();
-    for (site, new) in pending.order {
-        let cs = reg.sites[site as usize].cs;
-        let old = cs.flags();
-        if new != old {
-            changed.push((cs, new));
-            if new.contains(Flags::P) != old.contains(Flags::P) {
-                keys.push(Change::Key(cs.key(), new.contains(Flags::P)));
-            }
-        }
-    }
-    let result = if keys.is_empty() {
-        Ok(0)
-    } else {
-        commit(&keys).map(|r| r.rendezvous)
-    };
-    match result {
-        // Nothing was written: leave the flags as they were.
-        Err(e @ (dynkey_text::Error::Verify { .. } | dynkey_text::Error::NoSuchTarget { .. })) => {
-            Err(e.into())
-        }
-        Err(e)
-            if !matches!(
-                e,
-                dynkey_text::Error::RendezvousTimeout { .. }
-                    | dynkey_text::Error::Rendezvous { .. }
-            ) =>
-        {
-            Err(e.into())
-        }
-        // Written and published (possibly with lagging threads): record it.
-        r => {
-            for (cs, f) in &changed {
-                cs.store_flags(*f);
-            }
-            r.map(|rv| (changed.len(), rv)).map_err(Error::from)
-        }
-    }
-}
-
-fn exec_in(state: &State, body: &[u8]) -> Result<Report, Error> {
-    let queries = match parse(body) {
-        Ok(q) => q,
-        Err(errors) => {
-            state.count_queries(0, errors.len());
-            return Err(Error::Query(errors));
-        }
-    };
-    let _guard = state.lock();
-    let reg = state.snapshot.load();
-    let mut pending = Pending::default();
-    let mut matched = 0;
-    let mut ids = Vec::new();
-    for q in &queries {
-        ids.clear();
-        reg.matching(q, &mut ids);
-        matched += ids.len();
-        pending.reserve(ids.len());
-        for &id in &ids {
-            pending.update(&reg, id, |f| q.op().apply(f));
-        }
-    }
-    let result = apply(&reg, pending);
-    if result.as_ref().is_ok() || result.as_ref().is_err_and(applied) {
-        state.count_queries(queries.len(), 0);
-    }
-    let (changed, rendezvous) = result?;
-    Ok(Report {
-        queries: queries.len(),
-        matched,
-        changed,
-        rendezvous,
-    })
-}
-
-/// Applies `DYNKEY_QUERY`, if set.
-pub(crate) fn apply_env_query(state: &State) -> Result<(), Error> {
-    match std::env::var_os("DYNKEY_QUERY") {
-        Some(q) => exec_in(state, q.as_encoded_bytes()).map(drop),
+    match start().boot_errors.first() {
+        Some(e) => Err(e.clone()),
         None => Ok(()),
     }
 }
 
 impl Control {
+    /// Runs `ops` as one request (all or nothing) through the batcher.
+    fn run(&self, ops: Vec<Op>, actor: Actor, source: Source) -> Result<Applied, Error> {
+        let queries = ops
+            .iter()
+            .filter(|o| matches!(o.kind, OpKind::Query(_)))
+            .count();
+        let state = self.state;
+        let r = state
+            .batcher
+            .submit(Request { ops, actor, source }, |reqs| {
+                let mut engine = state.engine();
+                let reg = state.snapshot.load();
+                engine.process(&reg, &reqs)
+            });
+        if queries > 0 {
+            match &r {
+                Ok(a) => state.count_queries(a.queries, 0),
+                Err(e) if e.applied() => state.count_queries(queries, 0),
+                Err(Error::Query(errs)) => state.count_queries(0, errs.len()),
+                Err(_) => {}
+            }
+        }
+        r
+    }
+
+    pub(crate) fn apply_code(&self, ops: Vec<Op>) -> Result<Applied, Error> {
+        self.run(ops, Actor::code(), Source::Code)
+    }
+
+    /// Applies an operator's operation: journaled (when a state directory is
+    /// attached) before this returns, audited, revocable, and removed at its
+    /// `expires_at`. Concurrent calls share one journal write, one commit and
+    /// one rendezvous.
+    pub fn submit(&self, op: Op, actor: &Actor) -> Result<Applied, Error> {
+        self.run(vec![op], actor.clone(), Source::Operator)
+    }
+
     /// Runs a body of dyndbg queries: all of them or none. Every query is
     /// parsed first; any error means nothing is applied and every bad query
     /// is reported ([`Error::Query`]). Then all of them run as one commit.
@@ -278,12 +185,18 @@ impl Control {
     /// assert_eq!(err.category(), "E_UNKNOWN_KEYWORD");
     /// ```
     pub fn exec(&self, body: impl AsRef<[u8]>) -> Result<Report, Error> {
-        exec_in(self.state, body.as_ref())
-    }
-
-    /// Applies `DYNKEY_QUERY` again (e.g. after registering run-time sites).
-    pub fn apply_env_query(&self) -> Result<(), Error> {
-        apply_env_query(self.state)
+        let op = Op::query_bytes(body.as_ref()).inspect_err(|e| {
+            if let Error::Query(errors) = e {
+                self.state.count_queries(0, errors.len());
+            }
+        })?;
+        let a = self.apply_code(vec![op])?;
+        Ok(Report {
+            queries: a.queries,
+            matched: a.matched,
+            changed: a.changed,
+            rendezvous: a.rendezvous,
+        })
     }
 
     /// Writes a class param (`0x1ff`, `3`, `017`: `kstrtoul` base 0): only
@@ -291,100 +204,14 @@ impl Control {
     /// changed, all as one commit. The stored value is masked (bits) or
     /// clamped (levels).
     pub fn set_param(&self, name: &str, value: impl AsRef<[u8]>) -> Result<ParamReport, Error> {
-        let reg = self.state.snapshot.load();
-        let entry = reg
-            .classmap(name)
-            .ok_or_else(|| Error::UnknownParam(name.into()))?
-            .clone();
-        let requested = parse_param_value(value.as_ref()).map_err(|error| Error::BadParam {
-            param: name.into(),
-            error,
-        })?;
-        let _guard = self.state.lock();
-        let reg = self.state.snapshot.load();
-        let old = entry.value.load(Ordering::Relaxed);
-        let change = entry.map.apply(old, requested);
-        let mut pending = Pending::default();
-        for (class, op) in &change.changes {
-            for site in reg.class_sites(&entry, class) {
-                pending.update(&reg, site, |f| op.apply(f));
-            }
-        }
-        let result = apply(&reg, pending);
-        if result.is_ok() || result.as_ref().is_err_and(applied) {
-            // Relaxed: read and written under the control lock only.
-            entry.value.store(change.stored, Ordering::Relaxed);
-        }
-        let (changed, rendezvous) = result?;
-
+        let value = String::from_utf8_lossy(value.as_ref()).into_owned();
+        let a = self.apply_code(vec![Op::param(name, value)])?;
         Ok(ParamReport {
             param: name.into(),
-            value: format_param_value(entry.map.kind, change.stored),
-            changed,
-            rendezvous,
+            value: a.value.unwrap_or_default(),
+            changed: a.changed,
+            rendezvous: a.rendezvous,
         })
-    }
-
-    /// A param's last written value (hex for bits, decimal for levels).
-    pub fn param(&self, name: &str) -> Option<String> {
-        let reg = self.state.snapshot.load();
-        reg.classmap(name)
-            .map(|e| format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)))
-    }
-
-    /// Every param and its value.
-    pub fn params(&self) -> Vec<(String, String)> {
-        let reg = self.state.snapshot.load();
-        reg.classmaps
-            .iter()
-            .map(|e| {
-                (
-                    e.param.clone(),
-                    format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)),
-                )
-            })
-            .collect()
-    }
-
-    /// The named static keys.
-    pub fn keys(&self) -> Vec<KeyInfo> {
-        let reg = self.state.snapshot.load();
-        reg.keys
-            .iter()
-            .map(|k| {
-                let counts = dynkey_text::key_site_counts(k.raw()).unwrap_or([0; 3]);
-                let kind = SiteKind::ALL
-                    .into_iter()
-                    .max_by_key(|k| counts[*k as usize])
-                    .unwrap_or(SiteKind::Atomic);
-                KeyInfo {
-                    name: k.name(),
-                    path: k.path(),
-                    enabled: k.is_enabled(),
-                    sites: counts.iter().sum(),
-                    kind: if counts.iter().sum::<u64>() == 0 {
-                        SiteKind::Atomic
-                    } else {
-                        kind
-                    },
-                    defined_at: k.defined_at(),
-                }
-            })
-            .collect()
-    }
-
-    /// The named static calls.
-    pub fn calls(&self) -> Vec<CallInfo> {
-        let reg = self.state.snapshot.load();
-        reg.calls
-            .iter()
-            .map(|c| CallInfo {
-                name: c.name,
-                target: c.target_name(c.raw.target_index()),
-                targets: (0..c.targets.len()).map(|i| c.target_name(i)).collect(),
-                defined_at: format!("{}:{}", c.file, c.line),
-            })
-            .collect()
     }
 
     /// Sets named keys (bare names, or `module::NAME` when a bare name is
@@ -393,132 +220,208 @@ impl Control {
         &self,
         changes: impl IntoIterator<Item = (&'a str, bool)>,
     ) -> Result<ChangeReport, Error> {
-        let reg = self.state.snapshot.load();
-        let mut resolved = Vec::new();
-        for (name, on) in changes {
-            let exact: Vec<_> = reg.keys.iter().filter(|k| k.path() == name).collect();
-            let bare: Vec<_> = reg.keys.iter().filter(|k| k.name() == name).collect();
-            let key = match (exact.as_slice(), bare.as_slice()) {
-                ([k], _) | ([], [k]) => **k,
-                ([], []) => return Err(Error::UnknownKey(name.into())),
-                (_, many) => {
-                    return Err(Error::AmbiguousKey {
-                        name: name.into(),
-                        candidates: many.iter().map(|k| k.path()).collect(),
-                    });
-                }
-            };
-            resolved.push((key, on));
-        }
-        let _guard = self.state.lock();
-        let changed = resolved
-            .iter()
-            .filter(|(k, on)| k.is_enabled() != *on)
-            .count();
-        let changes: Vec<Change> = resolved
-            .iter()
-            .map(|(k, on)| Change::Key(k.raw(), *on))
-            .collect();
-        let report = commit(&changes)?;
+        let a = self.apply_code(vec![Op::keys(changes)])?;
         Ok(ChangeReport {
-            changed,
-            rendezvous: report.rendezvous,
+            changed: a.changed,
+            rendezvous: a.rendezvous,
         })
     }
 
     /// Switches the static call `name` to its target named `target`.
     pub fn set_call(&self, name: &str, target: &str) -> Result<ChangeReport, Error> {
-        let reg = self.state.snapshot.load();
-        let call = reg
-            .calls
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| Error::UnknownCall(name.into()))?;
-        let index = call
-            .target_index(target)
-            .ok_or_else(|| Error::UnknownTarget {
-                call: name.into(),
-                target: target.into(),
-                targets: call.targets.to_vec(),
-            })?;
-        let _guard = self.state.lock();
-        let changed = (call.raw.target_index() != index) as usize;
-        let report = call.set(index)?;
+        let a = self.apply_code(vec![Op::call(name, target)])?;
         Ok(ChangeReport {
-            changed,
-            rendezvous: report.rendezvous,
+            changed: a.changed,
+            rendezvous: a.rendezvous,
         })
     }
 
-    /// Writes the control listing: the header, then one row per callsite in
-    /// registration order.
-    pub fn listing(&self, out: &mut impl fmt::Write) -> fmt::Result {
+    /// What `op` would do now, without applying, journaling or auditing
+    /// anything.
+    pub fn dry_run(&self, op: &Op) -> Result<DryRun, Error> {
+        let engine = self.state.engine();
+        if let Some(e) = &engine.refuse {
+            return Err(e.clone());
+        }
         let reg = self.state.snapshot.load();
-        out.write_str(LISTING_HEADER)?;
-        out.write_char('\n')?;
+        let (effect, rows) = engine.dry_run(&reg, std::slice::from_ref(op))?;
+        Ok(DryRun {
+            queries: effect.queries,
+            matched: effect.matched,
+            changed: effect.changed,
+            protected: effect.protected,
+            ids: rows
+                .iter()
+                .map(|(s, ..)| reg.sites[*s as usize].id.to_string())
+                .collect(),
+            rows: rows
+                .into_iter()
+                .take(DRY_RUN_ROWS)
+                .map(|(s, flags, new_flags)| DryRunRow {
+                    id: reg.sites[s as usize].id.to_string(),
+                    flags,
+                    new_flags,
+                })
+                .collect(),
+        })
+    }
+
+    /// Whether a site has this id.
+    pub fn has_site(&self, id: &str) -> bool {
+        self.state.snapshot.load().site_by_id(id).is_some()
+    }
+
+    /// Checks `op` against this build: a query parses, every name exists,
+    /// a param value is a number. Changes nothing.
+    pub fn check_op(&self, op: &Op) -> Result<(), Error> {
+        let reg = self.state.snapshot.load();
+        prepare(&reg, &op.kind).map(drop)
+    }
+
+    /// Revokes one operator operation: the state is rebuilt without it.
+    pub fn revoke(&self, id: u64, actor: &Actor) -> Result<RebuildReport, Error> {
+        self.revoke_some(Some(id), actor)
+    }
+
+    /// Revokes every operator operation in force.
+    pub fn revoke_all(&self, actor: &Actor) -> Result<RebuildReport, Error> {
+        self.revoke_some(None, actor)
+    }
+
+    fn revoke_some(&self, id: Option<u64>, actor: &Actor) -> Result<RebuildReport, Error> {
+        let mut engine = self.state.engine();
+        let reg = self.state.snapshot.load();
+        let (revoked, c) = engine.revoke(&reg, id, actor)?;
+        Ok(RebuildReport {
+            revoked,
+            changed: c.sites,
+            rendezvous: c.rendezvous,
+        })
+    }
+
+    /// The layers and the local operations in force.
+    pub fn state_view(&self) -> StateView {
+        let engine = self.state.engine();
+        StateView {
+            baseline: engine.layers.baseline.clone(),
+            fleet: engine.layers.fleet.clone(),
+            local: engine.layers.local.clone(),
+        }
+    }
+
+    /// Up to `limit` audit entries older than `before`, newest first, and
+    /// the id to ask for next.
+    pub fn audit(&self, limit: usize, before: Option<u64>) -> (Vec<AuditEntry>, Option<u64>) {
+        self.state.engine().audit.page(limit, before)
+    }
+
+    /// Keeps the state in `dir` from now on: locks it, replays its journal
+    /// (operations that expired meanwhile are dropped) and rebuilds once.
+    /// Give it before the first operator change; with `recover`, a journal
+    /// corrupted before its tail keeps the records before the corruption
+    /// instead of refusing. Returns log lines for the operator.
+    pub fn open_state_dir(&self, dir: &Path, recover: bool) -> Result<Vec<String>, Error> {
+        let mut engine = self.state.engine();
+        let reg = self.state.snapshot.load();
+        engine.open_journal(&reg, dir, recover)
+    }
+
+    /// Whether a state directory is attached.
+    pub fn durable(&self) -> bool {
+        self.state.engine().durable()
+    }
+
+    /// Drops operations whose expiry has passed (a thread does this on
+    /// time; tests with an injected clock call it to be deterministic).
+    pub fn expire_due(&self) {
+        self.state.expire();
+    }
+
+    /// Counters of the state machinery, for metrics.
+    pub fn state_counters(&self) -> StateCounters {
+        self.state.engine().counters()
+    }
+
+    /// Replaces the fleet layers (given in effective order) and rebuilds
+    /// with one commit; the layers are cached in the journal. Every
+    /// operation is checked first: one this build cannot apply fails the
+    /// call ([`Error::Fleet`], naming the scope) and nothing changes.
+    pub fn set_fleet_layers(&self, layers: Vec<FleetLayer>) -> Result<RebuildReport, Error> {
+        let mut engine = self.state.engine();
+        let reg = self.state.snapshot.load();
+        let c = engine.set_fleet(&reg, layers)?;
+        Ok(RebuildReport {
+            revoked: 0,
+            changed: c.sites,
+            rendezvous: c.rendezvous,
+        })
+    }
+
+    /// The fleet layers in force (after a restart: those of the journal).
+    pub fn fleet_layers(&self) -> Vec<FleetLayer> {
+        self.state.engine().layers.fleet.clone()
+    }
+
+    /// Operators' local operations in force: how far this instance drifts
+    /// from what the fleet says.
+    pub fn local_ops_in_force(&self) -> usize {
+        self.state.engine().layers.operator_ops().count()
+    }
+
+    /// Adds operations to the baseline (below the fleet and the local
+    /// layer) and rebuilds: for embedders that derive a default from their
+    /// own configuration (e.g. a `RUST_LOG`). Every operation is checked
+    /// first.
+    pub fn add_baseline(&self, ops: Vec<Op>) -> Result<RebuildReport, Error> {
+        let mut engine = self.state.engine();
+        let reg = self.state.snapshot.load();
+        for op in &ops {
+            prepare(&reg, &op.kind)?;
+        }
+        engine.layers.baseline.extend(ops);
+        let c = engine.rebuild(&reg)?;
+        Ok(RebuildReport {
+            revoked: 0,
+            changed: c.sites,
+            rendezvous: c.rendezvous,
+        })
+    }
+
+    /// A hash of the effective table (every site's flags, key, call target
+    /// and param value): equal on two instances of one build in one state.
+    pub fn table_hash(&self) -> u64 {
+        let _engine = self.state.engine();
+        let reg = self.state.snapshot.load();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
         for s in &reg.sites {
-            write_row(out, &s.listing_info(), s.cs.flags())?;
-            out.write_char('\n')?;
+            mix(s.id.as_bytes());
+            mix(&[s.cs.flags().bits()]);
         }
-        Ok(())
-    }
-
-    /// The listing as a string.
-    pub fn listing_string(&self) -> String {
-        let mut s = String::new();
-        let _ = self.listing(&mut s);
-        s
-    }
-
-    /// Every callsite, for the JSON listing.
-    pub fn sites(&self) -> Vec<SiteRow> {
-        let reg = self.state.snapshot.load();
-        let patched = dynkey_text::status()
-            .map(|s| s.site_kind != SiteKind::Atomic)
-            .unwrap_or(false);
-        reg.sites
-            .iter()
-            .map(|s| SiteRow {
-                module: s.cs.module,
-                file: s.cs.file,
-                func: s.func,
-                line: s.cs.line,
-                format: s.cs.format,
-                class: s.cs.class,
-                flags: s.cs.flags(),
-                kind: match (patched, s.runtime) {
-                    (false, _) => SiteKind::Atomic,
-                    (true, true) => SiteKind::Trampoline,
-                    (true, false) => SiteKind::Inline,
-                },
-            })
-            .collect()
-    }
-
-    /// Number of registered callsites.
-    pub fn site_count(&self) -> usize {
-        self.state.snapshot.load().sites.len()
-    }
-
-    /// The counters, for metrics.
-    pub fn counters(&self) -> Counters {
-        Counters {
-            text: dynkey_text::counters(),
-            queries_ok: self.state.queries_ok.load(Ordering::Relaxed),
-            queries_error: self.state.queries_error.load(Ordering::Relaxed),
-            census: dynkey_text::census().unwrap_or_default(),
-            method: dynkey_text::status()
-                .map(|s| s.method)
-                .unwrap_or(Method::None),
+        for k in &reg.keys {
+            mix(k.path().as_bytes());
+            mix(&[k.is_enabled() as u8]);
         }
+        for c in &reg.calls {
+            mix(c.name.as_bytes());
+            mix(&c.raw.target_index().to_le_bytes());
+        }
+        for m in &reg.classmaps {
+            mix(m.param.as_bytes());
+            mix(&m
+                .value
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes());
+        }
+        h
     }
 
-    /// What the patching layer chose.
-    pub fn status(&self) -> Result<dynkey_text::Status, Error> {
-        Ok(dynkey_text::status()?)
-    }
-
-    pub(crate) fn state(&self) -> &'static State {
-        self.state
+    /// When the next operation expires, if any does.
+    pub fn next_expiry(&self) -> Option<SystemTime> {
+        self.state.engine().layers.next_expiry()
     }
 }

@@ -1,20 +1,20 @@
-//! Named static keys, their branches, and batches.
+//! Named static keys and their branches. Changing a key is in `code.rs`.
 
-use dynkey_text::{Change, CommitReport, KeyStatic, RawKey, commit};
-
-use crate::Error;
-use crate::call::StaticCall;
+use dynkey_text::{KeyStatic, RawKey};
 
 /// A named boolean flag whose tests are patched code.
 ///
 /// Declare with [`static_key!`](crate::static_key), test with
 /// [`static_branch_unlikely!`](crate::static_branch_unlikely) or
 /// [`static_branch_likely!`](crate::static_branch_likely), change with
-/// [`enable`](Self::enable) / [`disable`](Self::disable) or a [`batch`].
+/// [`enable`](Self::enable) / [`disable`](Self::disable) or a
+/// [`batch`](crate::batch()).
 #[repr(C)]
 #[derive(Debug)]
 pub struct StaticKey {
     raw: RawKey,
+    /// The declared state: what a rebuild starts from.
+    default: bool,
     name: &'static str,
     module: &'static str,
     file: &'static str,
@@ -40,29 +40,12 @@ impl StaticKey {
     ) -> Self {
         StaticKey {
             raw: RawKey::new(enabled),
+            default: enabled,
             name,
             module,
             file,
             line,
         }
-    }
-
-    /// Turns the key on: one commit, at most one rendezvous. On return every
-    /// thread takes the enabled path.
-    pub fn enable(&'static self) -> Result<(), Error> {
-        self.set(true)
-    }
-
-    /// Turns the key off.
-    pub fn disable(&'static self) -> Result<(), Error> {
-        self.set(false)
-    }
-
-    /// Sets the key.
-    pub fn set(&'static self, enabled: bool) -> Result<(), Error> {
-        crate::registry::start();
-        commit(&[Change::Key(&self.raw, enabled)])?;
-        Ok(())
     }
 
     /// The published state: true means every site already takes the
@@ -74,6 +57,16 @@ impl StaticKey {
     /// The name given in `static_key!`.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The state it was declared with.
+    pub fn default_state(&self) -> bool {
+        self.default
+    }
+
+    /// The module that declared it.
+    pub fn module(&self) -> &'static str {
+        self.module
     }
 
     /// `module::NAME`.
@@ -131,50 +124,4 @@ macro_rules! static_branch_likely {
     ($key:path) => {
         $crate::__private::dynkey_text::branch_likely!($key)
     };
-}
-
-/// Changes collected by [`batch`].
-#[derive(Debug, Default)]
-pub struct Batch {
-    changes: Vec<Change>,
-}
-
-impl Batch {
-    /// Turns `key` on.
-    pub fn enable(&mut self, key: &'static StaticKey) -> &mut Self {
-        self.set(key, true)
-    }
-    /// Turns `key` off.
-    pub fn disable(&mut self, key: &'static StaticKey) -> &mut Self {
-        self.set(key, false)
-    }
-    /// Sets `key`.
-    pub fn set(&mut self, key: &'static StaticKey, enabled: bool) -> &mut Self {
-        self.changes.push(Change::Key(key.raw(), enabled));
-        self
-    }
-    /// Switches a static call to its `index`-th target.
-    pub fn set_call<F: Copy>(&mut self, call: &'static StaticCall<F>, index: usize) -> &mut Self {
-        self.changes.push(Change::Call(call.raw(), index));
-        self
-    }
-}
-
-/// Applies every change made in `f` as one commit: one rendezvous, however
-/// many keys and sites.
-///
-/// ```
-/// dynkey::static_key!(static A: bool = false);
-/// dynkey::static_key!(static B: bool = true);
-/// let report = dynkey::batch(|b| {
-///     b.enable(&A).disable(&B);
-/// }).unwrap();
-/// assert!(A.is_enabled() && !B.is_enabled());
-/// assert!(report.rendezvous <= 1);
-/// ```
-pub fn batch(f: impl FnOnce(&mut Batch)) -> Result<CommitReport, Error> {
-    let mut b = Batch::default();
-    f(&mut b);
-    crate::registry::start();
-    Ok(commit(&b.changes)?)
 }

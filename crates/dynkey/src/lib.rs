@@ -41,7 +41,7 @@
 //!
 //! - [`static_key!`] declares a named boolean; [`static_branch_unlikely!`] and
 //!   [`static_branch_likely!`] test it; [`StaticKey::enable`],
-//!   [`StaticKey::disable`] and [`batch`] change keys.
+//!   [`StaticKey::disable`] and [`batch()`] change keys.
 //! - [`static_call!`] declares a patchable function pointer with its
 //!   registered targets; callers make a direct call into a stub.
 //! - [`pr_debug!`], [`pr_debug_ratelimited!`] and their class'd forms are
@@ -50,13 +50,30 @@
 //! - [`class_map!`] declares DRM-style classes with a numeric param
 //!   (`drm.debug=0x1ff`): one commit for all of its bits.
 //! - [`control()`] takes queries ([`Control::exec`]), params, keys and calls
-//!   by name, and writes the listing; [`Control::register`] adds sites
-//!   described by data (trampoline-backed).
-//! - `DYNKEY_QUERY` in the environment is applied at start-up, before
-//!   `main`, like the kernel's `dyndbg=` boot parameter; a bad value is
-//!   reported on stderr and the program goes on. (When it is set, the
-//!   patching runtime starts before `main` too, with the configuration of
-//!   the environment: `dynkey_text::configure` in `main` is then too late.)
+//!   by name, dry runs, operators' changes with expiry ([`Control::submit`]),
+//!   revokes, the audit log, and writes the listing; [`Control::register`]
+//!   adds sites described by data (trampoline-backed).
+//!
+//! # Reference
+//!
+//! - [`docs::query_language`]: the query language (keywords, globs, file
+//!   forms, lines, flags, classes and the class-protection rule, negation,
+//!   errors, limits).
+//! - [`docs::configuration`]: every `DYNKEY_*` variable.
+//! - [`docs::state`]: the layers of desired state, which changes are
+//!   journaled, expiry, audit.
+//!
+//! **A query without `class` never touches class'd sites** (the kernel's
+//! class protection): `module my_app +p` leaves `pr_debug!(class: ...)`
+//! sites alone; `module my_app class DEBUG +p` selects them. A dry run
+//! ([`Control::dry_run`]) says how many a query left alone.
+//!
+//! Configuration mistakes surface at once: [`init`] returns the first
+//! problem start-up found (an invalid `DYNKEY_*` value, a class'd callsite
+//! no class map covers, a bad `DYNKEY_QUERY`), and each is printed once on
+//! standard error. Call it first thing in `main`: it also starts the
+//! runtime while the process has one thread, which keeps `membarrier`'s
+//! registration cheap.
 //!
 //! # Guarantees
 //!
@@ -64,7 +81,11 @@
 //! param):
 //!
 //! - **G1, no torn code**: a site runs the old or the new instruction, never
-//!   a mix (each is changed by one aligned 8-byte store).
+//!   a mix. Each is changed by one aligned 8-byte store, made visible by a
+//!   core-serializing rendezvous: what HotSpot and LLVM XRay rely on, and
+//!   what the `dynkey-text` docs argue and its stress tests check (the
+//!   Intel manual does not promise it for an instruction being executed
+//!   while it is rewritten; the kernel uses a slower `int3` sequence).
 //! - **G2, visibility on return**: once the change returns, every site
 //!   execution that starts afterwards, in any thread (sleeping ones
 //!   included), takes the new path.
@@ -104,31 +125,63 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
+mod batch;
+mod boot;
 mod call;
 mod callsite;
 mod classes;
+mod code;
 mod control;
+mod engine;
 mod error;
+mod expiry;
+mod journal;
 mod key;
+mod layers;
 mod op;
 mod ratelimit;
 mod registry;
 mod runtime_sites;
 pub mod sink;
+mod table;
+#[doc(hidden)]
+pub mod testing;
+mod view;
 
+/// Long-form documentation.
+pub mod docs {
+    #[doc = include_str!("docs/query_language.md")]
+    pub mod query_language {}
+    #[doc = include_str!("docs/configuration.md")]
+    pub mod configuration {}
+    #[doc = include_str!("docs/state.md")]
+    pub mod state {}
+}
+
+pub use audit::{AUDIT_KEEP, AuditEntry};
 pub use call::{CallDesc, StaticCall};
 pub use callsite::{Callsite, FuncName};
 pub use classes::{Class, ClassMapDesc, ClassMapSpec};
+pub use code::{Batch, batch};
 pub use control::{
-    CallInfo, ChangeReport, Control, Counters, KeyInfo, ParamReport, Report, SiteRow, control, init,
+    ChangeReport, Control, DRY_RUN_ROWS, DryRun, DryRunRow, ParamReport, RebuildReport, Report,
+    StateView, control, init,
 };
-pub use dynkey_query::{ClassMapKind, FlagOp, Flags, QueryError};
-pub use dynkey_text::{CommitReport, Method, SiteKind};
-pub use error::Error;
-pub use key::{Batch, StaticKey, batch};
+pub use dynkey_query::{ClassMapKind, FlagOp, Flags, MAX_BODY, QueryError};
+pub use dynkey_text::{
+    BUCKETS, Census, CommitReport, Config, CountersSnapshot, HistogramSnapshot, Method, SiteKind,
+    Status, bucket_bounds,
+};
+pub use engine::{Actor, Applied, LOCAL_LIMIT, StateCounters};
+pub use error::{Error, StateError};
+pub use journal::JOURNAL_VERSION;
+pub use key::StaticKey;
+pub use layers::{LocalOp, Source};
 pub use op::{FleetLayer, MAX_TTL, Op, OpKind, TtlError, format_time, parse_time, parse_ttl};
-pub use ratelimit::{Decision, RateLimit, Window, set_clock};
+pub use ratelimit::{Decision, RateLimit, Window};
 pub use runtime_sites::{RuntimeSite, SiteSpec};
+pub use view::{CallInfo, Counters, KeyInfo, ParamInfo, SiteRow};
 
 #[doc(hidden)]
 pub mod __private {

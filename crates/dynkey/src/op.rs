@@ -86,6 +86,18 @@ impl Op {
         Op::new(OpKind::Query(body.into()))
     }
 
+    /// A body of dyndbg queries given as bytes: one that is not UTF-8 is
+    /// refused the way the query parser refuses it (`E_BAD_ENCODING` at the
+    /// first bad byte).
+    pub fn query_bytes(body: &[u8]) -> Result<Op, crate::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => Ok(Op::query(text)),
+            Err(_) => Err(crate::Error::Query(
+                dynkey_query::parse(body).err().unwrap_or_default(),
+            )),
+        }
+    }
+
     /// Named keys set to the given states.
     pub fn keys<S: Into<String>>(keys: impl IntoIterator<Item = (S, bool)>) -> Op {
         Op::new(OpKind::Keys(

@@ -1,12 +1,13 @@
 //! Per-callsite rate limiting for `pr_debug_ratelimited!`.
 //!
-//! The kernel's defaults and order (spec section 9): the callsite's enable
+//! The kernel's defaults and order (`___ratelimit`): the callsite's enable
 //! check comes first, so a disabled site spends no budget; up to
 //! [`BURST`] messages pass per fixed [`INTERVAL`] window, which starts at the
 //! first consulted call; once the interval has elapsed, the next call opens
 //! a new window and reports how many were suppressed in the old one.
 //!
-//! Time comes from a clock that tests can replace ([`set_clock`]).
+//! Time comes from a clock that tests can replace
+//! (`dynkey::testing::set_ratelimit_clock`).
 
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -105,8 +106,8 @@ fn now() -> Duration {
 }
 
 /// Replaces the rate limiter's clock (a monotonic time since any fixed
-/// point); `None` restores the real one. For tests.
-pub fn set_clock(clock: Option<fn() -> Duration>) {
+/// point); `None` restores the real one. For tests: see `dynkey::testing`.
+pub(crate) fn set_clock(clock: Option<fn() -> Duration>) {
     *CLOCK.write().unwrap_or_else(|e| e.into_inner()) = clock;
 }
 

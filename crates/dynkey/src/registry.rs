@@ -1,44 +1,41 @@
 //! The registry: every callsite, static key, static call and class map of
-//! the process, compiled-in or registered at run time.
+//! the process, and the indexes that let a query find its sites without
+//! scanning all of them.
 //!
-//! Readers (matching, listing, metrics) load an immutable snapshot with
-//! `arc-swap`, without locks, while run-time sites are added. Writers (flag
-//! changes, registrations) hold the control lock, so two requests never
-//! interleave their read-modify-write of flags, and publish a new snapshot
-//! when sites are added.
+//! A [`Registry`] is immutable. Readers (matching, listing, metrics) load the
+//! current one with `arc-swap`, without locks; registering run-time sites
+//! builds a new one and swaps it in (under the engine's lock, see
+//! `engine.rs`). This file knows nothing of flags changing: it only answers
+//! "which sites, keys, calls and maps are there, and which does this name or
+//! query select".
 //!
-//! Compiled-in items are found in linker sections (`dynkey_callsites_v1`,
-//! `dynkey_keys_v1`, `dynkey_calls_v1`, `dynkey_classmaps_v1`); callsites
-//! are listed by file and line. Run-time sites follow, in registration order.
+//! Compiled-in callsites are listed by file and line (link order depends on
+//! how the compiler split the code); run-time sites follow in registration
+//! order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
-use arc_swap::ArcSwap;
-use dynkey_query::{ClassMap, Flags, Query, SiteInfo, crate_name};
-use dynkey_text::{CodePtr, RawCall};
+use dynkey_query::{ClassMap, Query, SiteInfo, crate_name};
 
 use crate::call::CallDesc;
-use crate::callsite::{Callsite, FuncName};
-use crate::classes::{ClassMapDesc, covers};
+use crate::callsite::Callsite;
+use crate::classes::covers;
 use crate::key::StaticKey;
-
-dynkey_text::linker_section!(fn compiled_callsites() -> [Callsite] in "dynkey_callsites_v1",
-    sentinel = Callsite::__new("", "", 0, "", None, FuncName::Static(""), None));
-dynkey_text::linker_section!(fn compiled_keys() -> [StaticKey] in "dynkey_keys_v1",
-    sentinel = StaticKey::__new(false, "", "", "", 0));
-dynkey_text::linker_section!(fn compiled_calls() -> [CallDesc] in "dynkey_calls_v1",
-    sentinel = CallDesc::__new("", "", 0, &[], &SENTINEL_CALL));
-dynkey_text::linker_section!(fn compiled_classmaps() -> [ClassMapDesc] in "dynkey_classmaps_v1",
-    sentinel = ClassMapDesc::__new("", dynkey_query::ClassMapKind::DisjointBits, 0, &[], &[], ""));
-
-fn never_called() {}
-static SENTINEL_CALL: RawCall = RawCall::new(&[CodePtr::new(never_called as *const ())]);
 
 /// Stands in for the class of a site whose module knows no such class: no
 /// query word can contain a newline, so no `class` query can select it.
 const UNRESOLVED_CLASS: &str = "\n(unresolved)";
+
+/// Where a site came from, which decides how its `p` flag is tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Compiled in (`pr_debug!`): an inline site.
+    Compiled,
+    /// Declared by data at run time: a trampoline stub.
+    Runtime,
+}
 
 /// One callsite and what matching needs of it.
 #[derive(Debug)]
@@ -47,8 +44,9 @@ pub(crate) struct Site {
     pub func: &'static str,
     /// Whether the site's class (if any) is known to its module.
     pub class_known: bool,
-    /// Registered at run time (a trampoline), not compiled in.
-    pub runtime: bool,
+    pub origin: Origin,
+    /// Stable for a build: derived from where the site is (see [`site_ids`]).
+    pub id: Box<str>,
 }
 
 impl Site {
@@ -77,21 +75,32 @@ impl Site {
     }
 }
 
-/// A class map and its param's last written value.
+/// A class map and its param's stored value.
 #[derive(Debug)]
 pub(crate) struct ClassMapEntry {
     pub param: String,
     pub map: ClassMap,
+    /// Modules that know the names; `*` covers every module.
     pub modules: Vec<String>,
+    /// The param's stored value (written under the engine lock only).
     pub value: AtomicU64,
 }
 
 impl ClassMapEntry {
-    fn knows(&self, module: &str, class: &str) -> bool {
+    /// Whether `module` knows `class` through this map.
+    pub fn knows(&self, module: &str, class: &str) -> bool {
+        self.map.names.iter().any(|n| n == class) && self.covers(module)
+    }
+
+    /// Whether this map's module list covers `module`.
+    pub fn covers(&self, module: &str) -> bool {
         let modules: Vec<&str> = self.modules.iter().map(String::as_str).collect();
-        self.map.names.iter().any(|n| n == class) && covers(&modules, module)
+        covers(&modules, module)
     }
 }
+
+/// One site before indexing: the callsite, its function name, its origin.
+pub(crate) type SitePart = (&'static Callsite, &'static str, Origin);
 
 /// An immutable view of everything registered.
 #[derive(Debug, Default)]
@@ -103,6 +112,7 @@ pub(crate) struct Registry {
     by_crate: HashMap<&'static str, Vec<u32>>,
     by_func: HashMap<&'static str, Vec<u32>>,
     by_class: HashMap<&'static str, Vec<u32>>,
+    by_id: HashMap<Box<str>, u32>,
     pub keys: Vec<&'static StaticKey>,
     pub calls: Vec<&'static CallDesc>,
     pub classmaps: Vec<Arc<ClassMapEntry>>,
@@ -111,7 +121,7 @@ pub(crate) struct Registry {
 impl Registry {
     /// Builds the indexes over `sites` (in order).
     pub fn new(
-        cs: Vec<(&'static Callsite, &'static str, bool)>,
+        sites: Vec<SitePart>,
         keys: Vec<&'static StaticKey>,
         calls: Vec<&'static CallDesc>,
         classmaps: Vec<Arc<ClassMapEntry>>,
@@ -122,7 +132,8 @@ impl Registry {
             classmaps,
             ..Registry::default()
         };
-        for (i, (cs, func, runtime)) in cs.into_iter().enumerate() {
+        let ids = site_ids(&sites);
+        for (i, ((cs, func, origin), id)) in sites.into_iter().zip(ids).enumerate() {
             let i = i as u32;
             let class_known = cs
                 .class
@@ -138,11 +149,13 @@ impl Registry {
             if let Some(c) = cs.class {
                 r.by_class.entry(c).or_default().push(i);
             }
+            r.by_id.insert(id.clone(), i);
             r.sites.push(Site {
                 cs,
                 func,
                 class_known,
-                runtime,
+                origin,
+                id,
             });
         }
         r
@@ -195,6 +208,24 @@ impl Registry {
         );
     }
 
+    /// How many class'd sites `q` would select if it named their class: the
+    /// sites the kernel's class protection keeps a classless query from
+    /// touching. 0 for a query that names a class.
+    pub fn protected(&self, q: &Query) -> usize {
+        if q.class().is_some() {
+            return 0;
+        }
+        self.by_class
+            .values()
+            .flatten()
+            .filter(|&&i| {
+                let mut info = self.sites[i as usize].info();
+                info.class = None;
+                q.matches(&info)
+            })
+            .count()
+    }
+
     /// Sites of class `class` known to the modules of `map`.
     pub fn class_sites<'a>(
         &'a self,
@@ -212,122 +243,114 @@ impl Registry {
             })
     }
 
-    pub fn classmap(&self, param: &str) -> Option<&Arc<ClassMapEntry>> {
-        self.classmaps.iter().find(|m| m.param == param)
+    /// The class map whose param is `param`, with its index.
+    pub fn classmap(&self, param: &str) -> Option<(usize, &Arc<ClassMapEntry>)> {
+        self.classmaps
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.param == param)
     }
 
-    /// The callsites and their function names, for rebuilding.
-    pub fn parts(&self) -> Vec<(&'static Callsite, &'static str, bool)> {
+    /// The site with this id.
+    pub fn site_by_id(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The static keys named `name`: an exact `module::NAME` path first,
+    /// else every key whose bare name it is.
+    pub fn keys_named(&self, name: &str) -> Vec<&'static StaticKey> {
+        let exact: Vec<_> = self
+            .keys
+            .iter()
+            .copied()
+            .filter(|k| k.path() == name)
+            .collect();
+        if !exact.is_empty() {
+            return exact;
+        }
+        self.keys
+            .iter()
+            .copied()
+            .filter(|k| k.name() == name)
+            .collect()
+    }
+
+    /// The static call named `name`.
+    pub fn call_named(&self, name: &str) -> Option<&'static CallDesc> {
+        self.calls.iter().copied().find(|c| c.name == name)
+    }
+
+    /// The parts the registry was built from, to rebuild it with more.
+    pub fn parts(&self) -> Vec<SitePart> {
         self.sites
             .iter()
-            .map(|s| (s.cs, s.func, s.runtime))
+            .map(|s| (s.cs, s.func, s.origin))
             .collect()
     }
 }
 
-/// The process-wide state behind [`control`](crate::control).
-#[derive(Debug)]
-pub(crate) struct State {
-    pub snapshot: ArcSwap<Registry>,
-    /// Serializes every change of flags, params and registrations.
-    pub lock: Mutex<()>,
-    pub queries_ok: AtomicU64,
-    pub queries_error: AtomicU64,
+/// Ids for sites, stable for a build: 16 hex digits of a 64-bit FNV-1a hash
+/// of module, file, function, line and format, with `-2`, `-3`... appended
+/// to repeats (sites that agree on all five), in registration order.
+fn site_ids(sites: &[SitePart]) -> Vec<Box<str>> {
+    let mut seen: HashMap<u64, u32> = HashMap::with_capacity(sites.len());
+    sites
+        .iter()
+        .map(|(cs, func, _)| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            let line = cs.line.to_le_bytes();
+            for part in [
+                cs.module.as_bytes(),
+                cs.file.as_bytes(),
+                func.as_bytes(),
+                &line[..],
+                cs.format.as_bytes(),
+            ] {
+                for &b in part.iter().chain([&0xffu8]) {
+                    h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            let n = seen.entry(h).or_insert(0);
+            *n += 1;
+            match *n {
+                1 => format!("{h:016x}").into(),
+                n => format!("{h:016x}-{n}").into(),
+            }
+        })
+        .collect()
 }
 
-static STATE: OnceLock<State> = OnceLock::new();
-static BOOT_QUERY: std::sync::Once = std::sync::Once::new();
-static BOOT_ERROR: OnceLock<crate::Error> = OnceLock::new();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callsite::FuncName;
 
-/// The state, built on first use; `DYNKEY_QUERY` is applied once, then.
-pub(crate) fn start() -> &'static State {
-    let state = STATE.get_or_init(build);
-    // `_force`: a panic in an earlier attempt must not poison every later
-    // call (the constructor catches it and the program goes on).
-    BOOT_QUERY.call_once_force(|_| {
-        if let Err(e) = crate::control::apply_env_query(state) {
-            eprintln!("dynkey: DYNKEY_QUERY not applied: {e}");
-            let _ = BOOT_ERROR.set(e);
-        }
-    });
-    state
-}
-
-/// What went wrong with `DYNKEY_QUERY` at start-up, if anything.
-pub(crate) fn boot_query_error() -> Option<crate::Error> {
-    BOOT_ERROR.get().cloned()
-}
-
-fn build() -> State {
-    let mut maps: Vec<Arc<ClassMapEntry>> = Vec::new();
-    for d in compiled_classmaps() {
-        if let Some(existing) = maps.iter_mut().find(|m| m.param == d.param) {
-            // The same map declared by several crates (the kernel's DRM core
-            // and drivers do that): one param, the union of their modules.
-            let e = Arc::get_mut(existing).expect("not shared yet");
-            e.modules.extend(d.modules.iter().map(|m| m.to_string()));
-            continue;
-        }
-        maps.push(Arc::new(ClassMapEntry {
-            param: d.param.to_string(),
-            map: ClassMap {
-                kind: d.kind,
-                base: d.base,
-                names: d.classes.iter().map(|c| c.to_string()).collect(),
-                flags: d.flags.parse().unwrap_or_else(|_| {
-                    eprintln!(
-                        "dynkey: class map {}: flags {:?} are not flag characters; using p",
-                        d.param, d.flags
-                    );
-                    Flags::P
-                }),
-            },
-            modules: d.modules.iter().map(|m| m.to_string()).collect(),
-            value: AtomicU64::new(0),
-        }));
-    }
-    // Link order depends on how the compiler split the code into units; the
-    // listing sorts compiled-in sites by place, so it is stable across builds.
-    let mut compiled = compiled_callsites();
-    compiled.sort_by_key(|cs| (cs.file, cs.line, cs.module, cs.format));
-    let sites = compiled
-        .into_iter()
-        .map(|cs| (cs, cs.func(), false))
-        .collect();
-    let reg = Registry::new(sites, compiled_keys(), compiled_calls(), maps);
-    // Start the patching runtime now, so its choices are made before any
-    // request and its errors surface in `status`.
-    let _ = dynkey_text::status();
-    State {
-        snapshot: ArcSwap::from_pointee(reg),
-        lock: Mutex::new(()),
-        queries_ok: AtomicU64::new(0),
-        queries_error: AtomicU64::new(0),
-    }
-}
-
-impl State {
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    fn leak(module: &'static str, line: u32) -> &'static Callsite {
+        Box::leak(Box::new(Callsite::__new(
+            module,
+            "src/a.rs",
+            line,
+            "msg",
+            None,
+            FuncName::Static("f"),
+            None,
+        )))
     }
 
-    pub fn count_queries(&self, ok: usize, err: usize) {
-        self.queries_ok.fetch_add(ok as u64, Ordering::Relaxed);
-        self.queries_error.fetch_add(err as u64, Ordering::Relaxed);
-    }
-}
-
-/// `DYNKEY_QUERY` at start-up, like the kernel's `dyndbg=` boot parameter:
-/// an ELF constructor starts the registry before `main` when it is set, so
-/// even a program that never calls dynkey gets its sites enabled.
-#[allow(unsafe_code)] // only the `link_section` attribute of a constructor
-#[used]
-#[unsafe(link_section = ".init_array")]
-static APPLY_DYNKEY_QUERY_AT_START: extern "C" fn() = apply_at_start;
-
-extern "C" fn apply_at_start() {
-    if std::env::var_os("DYNKEY_QUERY").is_some() {
-        // Never unwind out of a constructor.
-        let _ = std::panic::catch_unwind(start);
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let (a, b) = (leak("m", 1), leak("m", 2));
+        let parts = vec![
+            (a, "f", Origin::Runtime),
+            (b, "f", Origin::Runtime),
+            (a, "f", Origin::Runtime),
+        ];
+        let ids = site_ids(&parts);
+        assert_eq!(ids, site_ids(&parts), "the same sites get the same ids");
+        assert_ne!(ids[0], ids[1], "a different line is a different id");
+        assert_eq!(&*ids[2], &format!("{}-2", ids[0]), "a repeat gets a suffix");
+        let r = Registry::new(parts, vec![], vec![], vec![]);
+        assert_eq!(r.site_by_id(&ids[1]), Some(1));
+        assert_eq!(r.site_by_id("nope"), None);
     }
 }

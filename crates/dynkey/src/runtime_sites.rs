@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use dynkey_query::{ClassMap, Flags};
 use dynkey_text::ValueSite;
@@ -20,10 +20,10 @@ use crate::Error;
 use crate::callsite::{Callsite, FuncName};
 use crate::classes::{ClassMapSpec, covers};
 use crate::control::Control;
-use crate::registry::{ClassMapEntry, Registry};
+use crate::registry::{ClassMapEntry, Origin, Registry};
 
 /// A site described by data.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SiteSpec {
     /// Module (a Rust module path, or a kernel-style module name).
     pub module: String,
@@ -85,19 +85,35 @@ fn invalid(
     }
 }
 
-/// Interns strings for the life of the process (site tables repeat them).
+/// What registration keeps for the life of the process: strings (site
+/// tables repeat them) and one handle per distinct site, so registering
+/// the same site again returns the same handle instead of leaking another.
 #[derive(Default)]
-struct Interner(HashMap<String, &'static str>);
+struct Interned {
+    strings: HashMap<String, &'static str>,
+    sites: HashMap<SiteSpec, RuntimeSite>,
+}
 
-impl Interner {
+impl Interned {
     fn get(&mut self, s: &str) -> &'static str {
-        if let Some(v) = self.0.get(s) {
+        if let Some(v) = self.strings.get(s) {
             return v;
         }
         let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
-        self.0.insert(s.to_owned(), leaked);
+        self.strings.insert(s.to_owned(), leaked);
         leaked
     }
+}
+
+static INTERNED: LazyLock<Mutex<Interned>> = LazyLock::new(Mutex::default);
+
+/// Whether a class map given as data is the one already registered.
+fn same_map(e: &ClassMapEntry, m: &ClassMapSpec) -> bool {
+    e.map.kind == m.kind
+        && e.map.base == m.base
+        && e.map.names == m.classes
+        && e.modules == m.modules
+        && m.flags.parse::<Flags>().ok() == Some(e.map.flags)
 }
 
 fn check_classmaps(
@@ -110,8 +126,20 @@ fn check_classmaps(
         if m.param.trim().is_empty() {
             return Err(bad("param", "is empty".into()));
         }
-        if existing.iter().any(|e| e.param == m.param) || out.iter().any(|e| e.param == m.param) {
-            return Err(bad("param", format!("{:?} is already registered", m.param)));
+        if let Some(e) = existing.iter().find(|e| e.param == m.param) {
+            if same_map(e, m) {
+                continue; // registered before: the same map again is no change
+            }
+            return Err(bad(
+                "param",
+                format!(
+                    "{:?} is already registered with other classes, modules or flags",
+                    m.param
+                ),
+            ));
+        }
+        if out.iter().any(|e| e.param == m.param) {
+            return Err(bad("param", format!("{:?} is given twice", m.param)));
         }
         if m.classes.is_empty() {
             return Err(bad("classes", "is empty".into()));
@@ -228,8 +256,8 @@ impl Control {
                 ));
             }
         }
-        let state = self.state();
-        let _guard = state.lock();
+        let state = self.state;
+        let mut engine = state.engine();
         let old = state.snapshot.load();
         let new_maps = check_classmaps(&old.classmaps, &classmaps)?;
         {
@@ -243,43 +271,64 @@ impl Control {
                 check_site(i, s, &all)?;
             }
         }
-        let mut strings = Interner::default();
-        let callsites: Vec<&'static Callsite> = sites
-            .iter()
-            .map(|s| {
-                &*Box::leak(Box::new(Callsite::__new(
-                    strings.get(&s.module),
-                    strings.get(&s.file),
-                    s.line,
-                    strings.get(&s.format),
-                    s.class.as_deref().map(|c| strings.get(c)),
-                    FuncName::Static(strings.get(&s.func)),
-                    None,
-                )))
-            })
-            .collect();
-        let mut stubs: Vec<Option<ValueSite>> = vec![None; callsites.len()];
-        let in_order: Vec<usize> = (0..callsites.len()).collect();
+        let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        // Sites registered before (by an earlier call, or earlier in this
+        // one) keep their handle; only new ones get a callsite and a stub.
+        let mut fresh: Vec<usize> = Vec::new();
+        let mut first_of: HashMap<&SiteSpec, usize> = HashMap::new();
+        for (i, s) in sites.iter().enumerate() {
+            if !interned.sites.contains_key(s) && *first_of.entry(s).or_insert(i) == i {
+                fresh.push(i);
+            }
+        }
+        let mut callsites: HashMap<usize, &'static Callsite> = HashMap::new();
+        for &i in &fresh {
+            let s = &sites[i];
+            let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
+                interned.get(&s.module),
+                interned.get(&s.file),
+                s.line,
+                interned.get(&s.format),
+                s.class.as_deref().map(|c| interned.get(c)),
+                FuncName::Static(interned.get(&s.func)),
+                None,
+            )));
+            callsites.insert(i, cs);
+        }
+        let in_order: Vec<usize> = (0..sites.len()).collect();
+        let mut stubs: HashMap<usize, ValueSite> = HashMap::new();
         for &i in stub_order.unwrap_or(&in_order) {
-            stubs[i] = Some(ValueSite::new(callsites[i].key())?);
+            if let Some(cs) = callsites.get(&i) {
+                stubs.insert(i, ValueSite::new(cs.key())?);
+            }
         }
         let mut parts = old.parts();
-        let mut handles = Vec::with_capacity(callsites.len());
-        for (cs, site) in callsites.into_iter().zip(stubs) {
-            handles.push(RuntimeSite {
+        for &i in &fresh {
+            let cs = callsites[&i];
+            let handle = RuntimeSite {
                 callsite: cs,
-                site: site.expect("every index allocated once"),
-            });
-            parts.push((cs, cs.func(), true));
+                site: stubs.remove(&i).expect("every new site got a stub"),
+            };
+            interned.sites.insert(sites[i].clone(), handle);
+            parts.push((cs, cs.func(), Origin::Runtime));
+        }
+        let handles: Vec<RuntimeSite> = sites.iter().map(|s| interned.sites[s]).collect();
+        drop(interned);
+        if fresh.is_empty() && new_maps.is_empty() {
+            return Ok(handles);
         }
         let mut maps = old.classmaps.clone();
         maps.extend(new_maps.into_iter().map(Arc::new));
-        state.snapshot.store(Arc::new(Registry::new(
+        let reg = Arc::new(Registry::new(
             parts,
             old.keys.clone(),
             old.calls.clone(),
             maps,
-        )));
+        ));
+        state.snapshot.store(reg.clone());
+        // The new sites get the effective state (the baseline's
+        // DYNKEY_QUERY, fleet layers, local operations): one commit.
+        engine.rebuild(&reg)?;
         Ok(handles)
     }
 }

@@ -26,7 +26,7 @@ pub struct Record<'a> {
     pub func: &'a str,
     /// The callsite's flags when it fired.
     pub flags: Flags,
-    /// The decoration built from the flags (spec section 6), maybe empty.
+    /// The decoration built from the flags, maybe empty.
     pub prefix: &'a str,
     /// The message.
     pub args: fmt::Arguments<'a>,
@@ -130,7 +130,7 @@ pub(crate) fn emit(r: &Record<'_>) {
     }
 }
 
-/// The dyndbg decoration for `flags` (spec section 6): `[tid] ` for `t`,
+/// The dyndbg decoration for `flags`: `[tid] ` for `t`,
 /// then `module:`, `func:`, `file:`, `line:` for `m f s l`, then one space
 /// if any of those four was written; at most 128 bytes.
 pub fn decoration(

@@ -174,6 +174,12 @@ impl<T: FleetTarget> Instance<T> {
         }
     }
 
+    /// The body of `GET /fleet` as JSON (for dynkeyd's `AppState::fleet`
+    /// hook: `Arc::new(move || instance.view_json())`).
+    pub fn view_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.view()).unwrap_or_else(|_| disabled_view())
+    }
+
     /// The values of the fleet's metrics.
     pub fn metrics(&self) -> FleetMetrics {
         let s = &self.shared;

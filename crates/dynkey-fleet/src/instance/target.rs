@@ -1,4 +1,5 @@
-//! What an instance needs from dynkey.
+//! What an instance needs from dynkey, and dynkey's
+//! [`Control`](dynkey::Control) providing it.
 
 use crate::ops::{FleetLayer, Op};
 
@@ -33,4 +34,35 @@ pub struct TargetCounters {
     pub commits: u64,
     /// Rendezvous so far.
     pub rendezvous: u64,
+}
+impl FleetTarget for dynkey::Control {
+    type Error = dynkey::Error;
+
+    fn check_op(&self, op: &Op) -> Result<(), dynkey::Error> {
+        dynkey::Control::check_op(self, op)
+    }
+
+    fn set_fleet_layers(&self, layers: Vec<FleetLayer>) -> Result<(), dynkey::Error> {
+        dynkey::Control::set_fleet_layers(self, layers).map(drop)
+    }
+
+    fn fleet_layers(&self) -> Vec<FleetLayer> {
+        dynkey::Control::fleet_layers(self)
+    }
+
+    fn local_ops_in_force(&self) -> usize {
+        dynkey::Control::local_ops_in_force(self)
+    }
+
+    fn table_hash(&self) -> u64 {
+        dynkey::Control::table_hash(self)
+    }
+
+    fn counters(&self) -> TargetCounters {
+        let c = dynkey::Control::counters(self);
+        TargetCounters {
+            commits: c.text.commits,
+            rendezvous: c.text.rendezvous_total(),
+        }
+    }
 }

@@ -20,6 +20,21 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
+
+    /// The JSON body of a change, without its operation `id` (checked to
+    /// be a decimal string first): what the rest of the reply says.
+    pub fn json_change(&self) -> serde_json::Value {
+        let mut v = self.json();
+        let id = v
+            .as_object_mut()
+            .and_then(|o| o.remove("id"))
+            .unwrap_or_else(|| panic!("a change's reply has an id: {v}"));
+        assert!(
+            id.as_str().is_some_and(|s| s.parse::<u64>().is_ok()),
+            "the id is a decimal string: {id}"
+        );
+        v
+    }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -47,11 +62,21 @@ pub fn send(
 ) -> Reply {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+    // A `Host` header given replaces the default one; an empty one means
+    // no Host header at all.
+    let own_host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !own_host {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    req.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n",
         body.len()
-    );
+    ));
     for (k, v) in headers {
+        if k.eq_ignore_ascii_case("host") && v.is_empty() {
+            continue;
+        }
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");

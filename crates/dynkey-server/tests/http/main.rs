@@ -6,6 +6,8 @@
 //!   `proto/openapi.yaml` (status declared, body schema).
 //! - `routes`: every route, success and error.
 //! - `security`: token, limits, timeouts, refusing to listen openly, SIGTERM.
+//! - `state`: browser safety, ttl and expiry, dry run, revoke, audit with
+//!   named tokens, site toggles.
 //! - `vectors`: the public vectors over HTTP against `dynkeyd --sites`.
 //! - `load`: concurrent clients while demo workers run.
 
@@ -16,6 +18,7 @@ mod load;
 mod openapi;
 mod routes;
 mod security;
+mod state;
 mod vectors;
 
 use std::net::SocketAddr;
@@ -63,6 +66,13 @@ pub fn http_sites() -> (bool, u32) {
     )
 }
 
+/// Serializes the in-process tests that change this process's sites, keys
+/// and state (they share one dynkey).
+pub fn sites_lock() -> std::sync::MutexGuard<'static, ()> {
+    static SITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SITES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// An in-process server on a loopback port, stopped on drop.
 pub struct Server {
     pub addr: SocketAddr,
@@ -79,6 +89,15 @@ impl Server {
     pub fn with(token: Option<&str>, limits: Limits, request_timeout: Duration) -> Server {
         let mut state = AppState::new(token.map(str::to_owned));
         state.request_timeout = request_timeout;
+        Server::with_state(state, limits)
+    }
+
+    /// A server for `state`, mounted at the root or (`at`) under a prefix.
+    pub fn with_state(state: AppState, limits: Limits) -> Server {
+        Server::mounted(state, limits, None)
+    }
+
+    pub fn mounted(state: AppState, limits: Limits, at: Option<&'static str>) -> Server {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -90,7 +109,11 @@ impl Server {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                serve(listener, router(state), limits, async {
+                let app = match at {
+                    Some(prefix) => dynkey_server::mount(axum::Router::new(), prefix, state),
+                    None => router(state),
+                };
+                serve(listener, app, limits, async {
                     let _ = rx.await;
                 })
                 .await

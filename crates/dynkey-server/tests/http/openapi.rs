@@ -183,7 +183,7 @@ fn the_checker_rejects_what_it_should() {
     assert!(
         spec.validate(
             schema,
-            &serde_json::json!({"queries":1,"matched":2,"changed":0,"rendezvous":1}),
+            &serde_json::json!({"queries":1,"matched":2,"changed":0,"rendezvous":1,"id":"3"}),
             "$"
         )
         .is_ok()

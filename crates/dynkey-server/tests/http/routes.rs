@@ -5,10 +5,8 @@ use serde_json::json;
 use crate::{HTTP_CALL, HTTP_KEY, HTTP_OTHER_KEY, Server, http_sites};
 
 /// Serializes tests that change the shared sites of this binary.
-static SITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn lock() -> std::sync::MutexGuard<'static, ()> {
-    SITES.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sites_lock()
 }
 
 #[test]
@@ -19,13 +17,13 @@ fn post_control_applies_a_body_in_one_commit() {
     let r = s.post("/control", b"func http_sites +p");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
-        r.json(),
+        r.json_change(),
         json!({"queries": 1, "matched": 1, "changed": 1, "rendezvous": 1}),
         "the class'd sites are protected"
     );
     let r = s.post("/control", b"func http_sites +p");
     assert_eq!(
-        r.json(),
+        r.json_change(),
         json!({"queries": 1, "matched": 1, "changed": 0, "rendezvous": 0}),
         "no change, no rendezvous"
     );
@@ -34,7 +32,7 @@ fn post_control_applies_a_body_in_one_commit() {
         b"func http_sites +mf\n# a comment\nfunc http_sites -p; func http_sites +p",
     );
     assert_eq!(
-        r.json(),
+        r.json_change(),
         json!({"queries": 3, "matched": 3, "changed": 1, "rendezvous": 0}),
         "decorations cost no rendezvous"
     );
@@ -165,7 +163,7 @@ fn params_write_all_bits_in_one_commit_and_read_back() {
     let r = s.put("/params/http.debug", b"5\n");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
-        r.json(),
+        r.json_change(),
         json!({"param": "http.debug", "value": "0x5", "changed": 2, "rendezvous": 1})
     );
     assert_eq!(
@@ -233,7 +231,7 @@ fn keys_are_listed_and_set_by_name_all_or_nothing() {
     assert!(!HTTP_KEY.is_enabled(), "nothing applied");
     let r = s.post("/keys", br#"{"HTTP_KEY": true, "HTTP_OTHER_KEY": true}"#);
     assert_eq!(
-        r.json(),
+        r.json_change(),
         json!({"changed": 2, "rendezvous": 1}),
         "two keys, one commit"
     );
@@ -256,7 +254,7 @@ fn calls_switch_by_target_name() {
     let s = Server::start(None);
     let r = s.put("/calls/HTTP_CALL", b"second\n");
     assert_eq!(
-        r.json(),
+        r.json_change(),
         json!({"call": "HTTP_CALL", "target": "second", "changed": 1, "rendezvous": 1})
     );
     assert_eq!(HTTP_CALL.get()(1), 3);

@@ -70,7 +70,7 @@ fn a_slow_body_times_out_with_408() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     c.write_all(
-        b"POST /control HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100\r\n\r\n+p",
+        b"POST /control HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 100\r\n\r\n+p",
     )
     .unwrap();
     let mut buf = Vec::new();

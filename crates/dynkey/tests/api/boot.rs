@@ -107,3 +107,83 @@ fn embed_example_reacts_to_dynkey_query() {
         "nothing from the noisy module: {stderr}"
     );
 }
+
+/// Issue 12: a typo in configuration surfaces where the user looks first.
+#[test]
+fn a_bad_dynkey_sites_is_returned_by_init_printed_once_and_refuses_changes() {
+    let out = child(
+        "boot::child_config",
+        &[
+            ("DYNKEY_CHILD", "config"),
+            ("DYNKEY_SITES", "bogus"),
+            ("DYNKEY_QUERY", "func virtnet_poll +p"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("init: E_CONFIG configuration: invalid DYNKEY_SITES=\"bogus\""),
+        "init returns the error, naming the variable: {stdout}"
+    );
+    assert!(
+        stdout.contains("exec: E_CONFIG") && stdout.contains("enable: E_CONFIG"),
+        "changes are refused with it: {stdout}"
+    );
+    assert_eq!(
+        stderr.matches("DYNKEY_SITES").count(),
+        1,
+        "printed once, and not as a misleading DYNKEY_QUERY message: {stderr}"
+    );
+    assert!(!stderr.contains("DYNKEY_QUERY not applied"), "{stderr}");
+}
+
+dynkey::static_key!(static CONFIG_KEY: bool = false);
+
+/// Child: what a program sees with a bad configuration.
+#[test]
+#[ignore = "run by the configuration test in a child process"]
+fn child_config() {
+    if role().as_deref() != Some("config") {
+        return;
+    }
+    let show = |what: &str, r: Result<(), dynkey::Error>| match r {
+        Ok(()) => println!("{what}: ok"),
+        Err(e) => println!("{what}: {} {e}", e.category()),
+    };
+    show("init", dynkey::init());
+    show(
+        "exec",
+        dynkey::control().exec("func virtnet_poll +p").map(drop),
+    );
+    show("enable", CONFIG_KEY.enable());
+}
+
+#[test]
+fn a_class_no_map_covers_is_an_error_naming_the_site_and_the_map() {
+    let bin = example("class_outside_map");
+    assert!(bin.exists(), "{} is built by `cargo test`", bin.display());
+    let out = Command::new(&bin)
+        .env_remove("DYNKEY_QUERY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = "crates/dynkey/examples/class_outside_map.rs:";
+    assert!(
+        stdout.contains("init: E_UNKNOWN_CLASS")
+            && stdout.contains(line)
+            && stdout.contains("uses class APP_VERBOSE")
+            && stdout.contains("app.debug (modules [\"class_outside_map::covered\"])"),
+        "init names the site and the map: {stdout}"
+    );
+    assert_eq!(
+        stderr.matches(line).count(),
+        1,
+        "printed once at start: {stderr}"
+    );
+    assert!(
+        stdout.contains("covered site: matched 1"),
+        "the covered site works: {stdout}"
+    );
+}

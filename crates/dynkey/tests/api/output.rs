@@ -103,7 +103,7 @@ fn limited(i: u32) {
 fn ratelimit_allows_a_burst_per_window_and_reports_suppressed() {
     let _g = crate::global();
     let cap = Capture::install();
-    dynkey::set_clock(Some(fake_now));
+    dynkey::testing::set_ratelimit_clock(Some(fake_now));
     NOW_SECS.store(1000, Ordering::Relaxed);
     for i in 0..50 {
         limited(i); // disabled: consults no ratelimiter
@@ -130,7 +130,7 @@ fn ratelimit_allows_a_burst_per_window_and_reports_suppressed() {
         ]
     );
     control().exec("func limited -p").unwrap();
-    dynkey::set_clock(None);
+    dynkey::testing::set_ratelimit_clock(None);
     dynkey::sink::reset_sink();
 }
 

@@ -1,0 +1,252 @@
+//! What the control surface shows: the listing, keys, calls, params,
+//! counters and status. Everything here reads the registry snapshot and the
+//! live values without taking the control lock, except where noted.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use dynkey_query::{Flags, LISTING_HEADER, format_param_value, write_row};
+use dynkey_text::{CountersSnapshot, Method, SiteKind};
+
+use crate::Error;
+use crate::control::Control;
+use crate::registry::Origin;
+
+/// A named static key, as `GET /keys` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Its name.
+    pub name: &'static str,
+    /// `module::NAME`.
+    pub path: String,
+    /// The module that declared it.
+    pub module: &'static str,
+    /// The published state.
+    pub enabled: bool,
+    /// Sites testing it.
+    pub sites: u64,
+    /// The kind of most of its sites.
+    pub kind: SiteKind,
+    /// `file:line`.
+    pub defined_at: String,
+}
+
+/// A named static call, as `GET /keys` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    /// Its name.
+    pub name: &'static str,
+    /// The current target's name.
+    pub target: &'static str,
+    /// Every registered target.
+    pub targets: Vec<&'static str>,
+    /// `file:line`.
+    pub defined_at: String,
+}
+
+/// A class param, its value and its classes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// The param's name.
+    pub name: String,
+    /// The stored value (hex for bits, decimal for levels).
+    pub value: String,
+    /// `disjoint_bits` or `level_num`.
+    pub kind: &'static str,
+    /// Its classes, in bit order.
+    pub classes: Vec<String>,
+    /// The modules that know the classes (`*`: every module).
+    pub modules: Vec<String>,
+    /// The flag characters the param toggles.
+    pub flags: Flags,
+}
+
+/// One callsite, as the JSON listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRow {
+    /// Stable for a build: what `POST /sites/{id}` and dry-run rows name.
+    pub id: String,
+    /// Module path.
+    pub module: &'static str,
+    /// File.
+    pub file: &'static str,
+    /// Enclosing function.
+    pub func: &'static str,
+    /// Line.
+    pub line: u32,
+    /// Format string.
+    pub format: &'static str,
+    /// Class name, if class'd.
+    pub class: Option<&'static str>,
+    /// Flags, display form (`p`, `pmf`, `_`).
+    pub flags: Flags,
+    /// The kind of the site that tests its `p` flag.
+    pub kind: SiteKind,
+}
+
+/// Everything the metrics need, read at one moment (each value independently).
+#[derive(Debug, Clone)]
+pub struct Counters {
+    /// The patching layer's counters.
+    pub text: CountersSnapshot,
+    /// Queries applied.
+    pub queries_ok: u64,
+    /// Queries rejected.
+    pub queries_error: u64,
+    /// Sites by kind and state (static keys and callsites).
+    pub census: dynkey_text::Census,
+    /// The rendezvous method in use.
+    pub method: Method,
+}
+
+impl Control {
+    /// A param's stored value (hex for bits, decimal for levels).
+    pub fn param(&self, name: &str) -> Option<String> {
+        let reg = self.state.snapshot.load();
+        reg.classmap(name)
+            .map(|(_, e)| format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)))
+    }
+
+    /// Every param and its value.
+    pub fn params(&self) -> Vec<(String, String)> {
+        self.param_infos()
+            .into_iter()
+            .map(|p| (p.name, p.value))
+            .collect()
+    }
+
+    /// Every param with its value and classes.
+    pub fn param_infos(&self) -> Vec<ParamInfo> {
+        let reg = self.state.snapshot.load();
+        reg.classmaps
+            .iter()
+            .map(|e| ParamInfo {
+                name: e.param.clone(),
+                value: format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)),
+                kind: e.map.kind.name(),
+                classes: e.map.names.clone(),
+                modules: e.modules.clone(),
+                flags: e.map.flags,
+            })
+            .collect()
+    }
+
+    /// The named static keys.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        let reg = self.state.snapshot.load();
+        reg.keys
+            .iter()
+            .map(|k| {
+                let counts = dynkey_text::key_site_counts(k.raw()).unwrap_or([0; 3]);
+                let total: u64 = counts.iter().sum();
+                let kind = SiteKind::ALL
+                    .into_iter()
+                    .max_by_key(|k| counts[*k as usize])
+                    .filter(|_| total > 0)
+                    .unwrap_or(SiteKind::Atomic);
+                KeyInfo {
+                    name: k.name(),
+                    path: k.path(),
+                    module: k.module(),
+                    enabled: k.is_enabled(),
+                    sites: total,
+                    kind,
+                    defined_at: k.defined_at(),
+                }
+            })
+            .collect()
+    }
+
+    /// The named static calls.
+    pub fn calls(&self) -> Vec<CallInfo> {
+        let reg = self.state.snapshot.load();
+        reg.calls
+            .iter()
+            .map(|c| CallInfo {
+                name: c.name,
+                target: c.target_name(c.raw.target_index()),
+                targets: (0..c.targets.len()).map(|i| c.target_name(i)).collect(),
+                defined_at: format!("{}:{}", c.file, c.line),
+            })
+            .collect()
+    }
+
+    /// Writes the control listing: the header, then one row per callsite in
+    /// registration order.
+    pub fn listing(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let reg = self.state.snapshot.load();
+        out.write_str(LISTING_HEADER)?;
+        out.write_char('\n')?;
+        for s in &reg.sites {
+            write_row(out, &s.listing_info(), s.cs.flags())?;
+            out.write_char('\n')?;
+        }
+        Ok(())
+    }
+
+    /// The listing as a string.
+    pub fn listing_string(&self) -> String {
+        let mut s = String::new();
+        let _ = self.listing(&mut s);
+        s
+    }
+
+    /// Every callsite, for the JSON listing.
+    pub fn sites(&self) -> Vec<SiteRow> {
+        let reg = self.state.snapshot.load();
+        let patched = dynkey_text::status()
+            .map(|s| s.site_kind != SiteKind::Atomic)
+            .unwrap_or(false);
+        reg.sites
+            .iter()
+            .map(|s| SiteRow {
+                id: s.id.to_string(),
+                module: s.cs.module,
+                file: s.cs.file,
+                func: s.func,
+                line: s.cs.line,
+                format: s.cs.format,
+                class: s.cs.class,
+                flags: s.cs.flags(),
+                kind: match (patched, s.origin) {
+                    (false, _) => SiteKind::Atomic,
+                    (true, Origin::Runtime) => SiteKind::Trampoline,
+                    (true, Origin::Compiled) => SiteKind::Inline,
+                },
+            })
+            .collect()
+    }
+
+    /// Number of registered callsites.
+    pub fn site_count(&self) -> usize {
+        self.state.snapshot.load().sites.len()
+    }
+
+    /// The counters, for metrics.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            text: dynkey_text::counters(),
+            queries_ok: self.state.queries_ok.load(Ordering::Relaxed),
+            queries_error: self.state.queries_error.load(Ordering::Relaxed),
+            census: dynkey_text::census().unwrap_or_default(),
+            method: dynkey_text::status()
+                .map(|s| s.method)
+                .unwrap_or(Method::None),
+        }
+    }
+
+    /// What the patching layer chose.
+    pub fn status(&self) -> Result<dynkey_text::Status, Error> {
+        dynkey_text::status().map_err(Error::Config)
+    }
+
+    /// The configuration error that refuses every change, if there is one
+    /// (an invalid or impossible `DYNKEY_*` setting).
+    pub fn config_error(&self) -> Option<Error> {
+        self.state
+            .boot_errors
+            .iter()
+            .find(|e| matches!(e, Error::Config(_)))
+            .cloned()
+    }
+}
