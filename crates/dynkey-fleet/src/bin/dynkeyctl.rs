@@ -16,9 +16,10 @@ use std::time::{Duration, SystemTime};
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dynkey_fleet::buckets::DEFAULT_HEARTBEAT;
-use dynkey_fleet::operator::{Edit, Operator};
+use dynkey_fleet::operator::{Edit, Operator, Revision, Shown};
 use dynkey_fleet::time::parse_duration;
 use dynkey_fleet::{FleetError, NatsArgs, Op, Scope};
+use serde::Serialize;
 use serde_json::json;
 
 /// Fleet control for dynkey: set the desired state once, every matching
@@ -178,8 +179,30 @@ fn operations(write: &Write, matches: &ArgMatches) -> Result<Vec<Op>, FleetError
         .collect())
 }
 
-fn print(value: serde_json::Value) {
-    println!("{value}");
+/// Prints one JSON document, fields in the order of the types (not
+/// sorted), so `{"scope":..., "revision":N}` reads as documented.
+fn print(value: &impl Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("dynkeyctl: {e}"),
+    }
+}
+
+#[derive(Serialize)]
+struct Written {
+    scope: String,
+    revision: u64,
+}
+
+#[derive(Serialize)]
+struct Scripts {
+    scopes: Vec<Shown>,
+}
+
+#[derive(Serialize)]
+struct Revisions {
+    scope: String,
+    revisions: Vec<Revision>,
 }
 
 async fn run(cli: Cli, matches: ArgMatches) -> Result<ExitCode, FleetError> {
@@ -195,7 +218,7 @@ async fn run(cli: Cli, matches: ArgMatches) -> Result<ExitCode, FleetError> {
             .iter()
             .map(|(b, s)| (b.clone(), json!(s)))
             .collect();
-        print(json!({ "buckets": buckets, "status_max_age_s": report.status_max_age_s }));
+        print(&json!({ "buckets": buckets, "status_max_age_s": report.status_max_age_s }));
         return Ok(ExitCode::SUCCESS);
     }
     // Bad operations are refused before connecting: nothing can be published.
@@ -225,28 +248,43 @@ async fn run(cli: Cli, matches: ArgMatches) -> Result<ExitCode, FleetError> {
         Verb::Apply(w) => {
             let ops = planned.unwrap_or_default();
             let revision = op.write(&w.scope, Edit::Append(ops), w.comment).await?;
-            print(json!({ "scope": w.scope.to_string(), "revision": revision }));
+            print(&Written {
+                scope: w.scope.to_string(),
+                revision,
+            });
         }
         Verb::Set(w) => {
             let ops = planned.unwrap_or_default();
             let revision = op.write(&w.scope, Edit::Replace(ops), w.comment).await?;
-            print(json!({ "scope": w.scope.to_string(), "revision": revision }));
+            print(&Written {
+                scope: w.scope.to_string(),
+                revision,
+            });
         }
         Verb::Clear { scope } => {
             let revision = op.clear(&scope).await?;
-            print(json!({ "scope": scope.to_string(), "revision": revision }));
+            print(&Written {
+                scope: scope.to_string(),
+                revision,
+            });
         }
         Verb::Show { scope } => {
             let scopes = op.show(scope.as_ref()).await?;
-            print(json!({ "scopes": scopes }));
+            print(&Scripts { scopes });
         }
         Verb::History { scope } => {
             let revisions = op.history(&scope).await?;
-            print(json!({ "scope": scope.to_string(), "revisions": revisions }));
+            print(&Revisions {
+                scope: scope.to_string(),
+                revisions,
+            });
         }
         Verb::Rollback { scope, revision } => {
             let new = op.rollback(&scope, revision).await?;
-            print(json!({ "scope": scope.to_string(), "revision": new }));
+            print(&Written {
+                scope: scope.to_string(),
+                revision: new,
+            });
         }
         Verb::Status {
             scope,
@@ -257,7 +295,7 @@ async fn run(cli: Cli, matches: ArgMatches) -> Result<ExitCode, FleetError> {
                 Some(w) => op.status_wait(scope.as_ref(), revision, w).await?,
                 None => op.status(scope.as_ref(), revision).await?,
             };
-            print(serde_json::to_value(&report).unwrap_or_default());
+            print(&report);
             if !report.converged {
                 return Ok(ExitCode::from(1));
             }
