@@ -7,4 +7,5 @@ mod instances;
 mod operator;
 mod permissions;
 mod support;
+mod tls;
 mod watch;
