@@ -169,3 +169,24 @@ async fn instances_read_desired_and_write_only_their_status_on_2_15() {
 async fn instances_read_desired_and_write_only_their_status_on_2_9_10() {
     round(Server::Debian).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_authenticates() {
+    let nats = Nats::start_with(Server::Current, "authorization { token: \"s3cret-token\" }");
+    let url = nats.url();
+    let dir = TempDir::new("token");
+    let good = dir.path().join("good");
+    let bad = dir.path().join("bad");
+    std::fs::write(&good, "s3cret-token\n").unwrap();
+    std::fs::write(&bad, "guess\n").unwrap();
+    let r = ctl(&url, &["--nats-token-file", good.to_str().unwrap(), "init"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for args in [
+        &["--nats-token-file", bad.to_str().unwrap(), "show"][..],
+        &["show"],
+    ] {
+        let r = ctl(&url, args);
+        assert_eq!(r.code, 4, "{args:?}: {r:?}");
+        assert!(r.err.contains("E_PERMISSION"), "{r:?}");
+    }
+}
