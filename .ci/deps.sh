@@ -2,9 +2,11 @@
 # Installs what the extra checks need, when missing: from Debian's
 # packages prometheus (and its promtool) for the metrics checks, strace for
 # the syscall counts, chromium (and node with npm where absent) for the web
-# page's browser tests; from npm the tests' one package, playwright-core,
-# exactly as tests/ui/package-lock.json pins it. Runs as root, or through
-# sudo when available. Idempotent: a second run installs nothing.
+# page's browser tests, nats-server 2.9.10 (the old server the fleet must
+# keep working with; the current one comes from .ci/nats.sh); from npm the
+# tests' one package, playwright-core, exactly as tests/ui/package-lock.json
+# pins it. Runs as root, or through sudo when available. Idempotent: a
+# second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -13,6 +15,7 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v strace >/dev/null || need+=(strace)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null || need+=(nodejs npm)
+[ -x /usr/sbin/nats-server ] || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
