@@ -81,7 +81,7 @@ fn environment_help() -> String {
 
 /// The command line of dynkeyd, as given (see [`Args::resolve`] for what
 /// it means once the environment is read).
-#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "dynkeyd",
     version,
@@ -136,11 +136,16 @@ pub struct Args {
     /// the server's own; repeatable. Other origins get 403.
     #[arg(long, value_name = "ORIGIN")]
     pub allowed_origin: Vec<String>,
+
+    /// Joining a fleet (NATS JetStream KV): `--nats URL --instance ID
+    /// --labels k=v,...`, credentials and TLS.
+    #[command(flatten)]
+    pub fleet: dynkey_fleet::instance::InstanceArgs,
 }
 
 /// What dynkeyd runs with: the command line and the environment, read and
 /// checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Address to serve on.
     pub listen: SocketAddr,
@@ -156,6 +161,8 @@ pub struct Config {
     pub state_recover: bool,
     /// Which hosts and origins browsers may use.
     pub browser: dynkey_server::BrowserPolicy,
+    /// The fleet to join, if any.
+    pub fleet: Option<dynkey_fleet::instance::InstanceConfig>,
 }
 
 impl Args {
@@ -195,13 +202,17 @@ impl Args {
             }
         }
         for origin in &self.allowed_origin {
-            let ok = ["http://", "https://"]
-                .iter()
-                .any(|p| origin.strip_prefix(p).is_some_and(|r| !r.is_empty() && !r.contains('/')));
+            let ok = ["http://", "https://"].iter().any(|p| {
+                origin
+                    .strip_prefix(p)
+                    .is_some_and(|r| !r.is_empty() && !r.contains('/'))
+            });
             if !ok {
                 return Err(error(
                     ErrorKind::ValueValidation,
-                    format!("--allowed-origin {origin:?}: expected http://host[:port] or https://host[:port]"),
+                    format!(
+                        "--allowed-origin {origin:?}: expected http://host[:port] or https://host[:port]"
+                    ),
                 ));
             }
         }
@@ -216,7 +227,9 @@ impl Args {
                 ),
             ));
         }
+        let fleet = self.fleet.config();
         Ok(Config {
+            fleet,
             listen: self.listen,
             sites: self.sites,
             tokens,
@@ -279,20 +292,13 @@ mod tests {
     #[test]
     fn defaults_serve_the_demo_on_loopback_without_a_token() {
         let a = parse(&[]).unwrap();
+        assert_eq!(a.listen, "127.0.0.1:7070".parse().unwrap());
         assert_eq!(
-            a,
-            Args {
-                listen: "127.0.0.1:7070".parse().unwrap(),
-                sites: None,
-                token_file: None,
-                insecure: false,
-                workers: 2,
-                state_dir: None,
-                state_recover: false,
-                allowed_host: vec![],
-                allowed_origin: vec![],
-            }
+            (&a.sites, &a.token_file, a.insecure, a.workers, &a.state_dir),
+            (&None, &None, false, 2, &None)
         );
+        assert!(a.allowed_host.is_empty() && a.allowed_origin.is_empty());
+        assert!(a.fleet.config().is_none(), "not in a fleet by default");
         let c = a.resolve(no_env).unwrap();
         assert!(c.tokens.is_empty());
         assert_eq!(c.workers, 2);
@@ -375,6 +381,12 @@ mod tests {
             "--state-recover",
             "--allowed-host",
             "--allowed-origin",
+            "--nats",
+            "--instance",
+            "--labels",
+            "--heartbeat",
+            "--nats-creds",
+            "--nats-ca",
             "--help",
             "--version",
         ] {
@@ -422,6 +434,31 @@ mod tests {
     }
 
     #[test]
+    fn fleet_options_make_a_fleet_configuration() {
+        let c = parse(&[
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--instance",
+            "web-1",
+            "--labels",
+            "env=prod,region=eu",
+        ])
+        .unwrap()
+        .resolve(no_env)
+        .unwrap();
+        let f = c.fleet.expect("in a fleet");
+        assert_eq!(f.url, "nats://127.0.0.1:4222");
+        assert!(
+            parse(&["--nats", "nats://x:1"]).is_err(),
+            "--nats needs --instance"
+        );
+        assert!(
+            parse(&["--instance", "a b", "--nats", "nats://x:1"]).is_err(),
+            "ids are [A-Za-z0-9_-]"
+        );
+    }
+
+    #[test]
     fn state_and_browser_options_are_read() {
         let a = parse(&[
             "--state-dir",
@@ -438,9 +475,15 @@ mod tests {
         let c = a.resolve(no_env).unwrap();
         assert_eq!(c.state_dir, Some(PathBuf::from("/var/lib/dynkeyd")));
         assert!(c.state_recover);
-        assert_eq!(c.browser.allowed_hosts, ["dynkey.internal", "other.internal"]);
+        assert_eq!(
+            c.browser.allowed_hosts,
+            ["dynkey.internal", "other.internal"]
+        );
         assert_eq!(c.browser.allowed_origins, ["https://ops.example:8443"]);
-        assert!(parse(&["--state-recover"]).is_err(), "recovery needs a directory");
+        assert!(
+            parse(&["--state-recover"]).is_err(),
+            "recovery needs a directory"
+        );
         for (opt, bad) in [
             ("--allowed-host", "evil.example:80"),
             ("--allowed-origin", "evil.example"),

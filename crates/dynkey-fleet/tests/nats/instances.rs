@@ -85,7 +85,6 @@ fn member(url: &str, id: &str, labels: &str) -> Member {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn an_apply_reaches_every_matching_instance_and_only_those() {
     let nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -153,7 +152,6 @@ async fn an_apply_reaches_every_matching_instance_and_only_those() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn a_late_instance_converges_to_its_peers_table() {
     let nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -201,7 +199,6 @@ async fn a_late_instance_converges_to_its_peers_table() {
 /// Its status expires and `status` stops counting it live; 100 revisions
 /// written meanwhile cost it one commit when the link heals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn a_partitioned_instance_expires_then_catches_up_in_one_commit() {
     let nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -264,7 +261,6 @@ async fn a_partitioned_instance_expires_then_catches_up_in_one_commit() {
 /// kill -9 of nats-server and a restart on the same store: instances
 /// resume, and a new revision arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn instances_resume_after_nats_server_is_killed() {
     let mut nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -293,7 +289,6 @@ async fn instances_resume_after_nats_server_is_killed() {
 /// A scope naming a key this build lacks keeps its last good version on
 /// the instance, which reports the error; fixing the scope converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn a_scope_an_instance_cannot_apply_keeps_its_last_good_version() {
     let nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -375,7 +370,6 @@ async fn a_scope_an_instance_cannot_apply_keeps_its_last_good_version() {
 
 /// A fleet operation with a ttl reverts on every instance at its time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn a_fleet_operation_expires_on_every_instance() {
     let nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -416,7 +410,6 @@ async fn a_fleet_operation_expires_on_every_instance() {
 
 /// Two live processes with one id: both report it, and so does status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn two_live_instances_with_one_id_are_reported() {
     let nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -443,7 +436,6 @@ async fn two_live_instances_with_one_id_are_reported() {
 /// An instance that starts while NATS is down comes back with its cached
 /// fleet layers, and says so; it converges once NATS is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn an_instance_started_while_nats_is_down_runs_on_its_cache() {
     let mut nats = Nats::start(Server::Current);
     let url = nats.url();
@@ -479,7 +471,6 @@ async fn an_instance_started_while_nats_is_down_runs_on_its_cache() {
 
 /// Debian's 2.9.10: one apply reaches an instance and status converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs dynkeyd --nats and --state-dir (the lead's wiring)"]
 async fn apply_and_converge_on_debian_2_9_10() {
     let nats = Nats::start(Server::Debian);
     let url = nats.url();

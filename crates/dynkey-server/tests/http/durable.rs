@@ -65,7 +65,11 @@ impl Change {
                 };
                 ("POST", "/control".into(), q.into_bytes())
             }
-            Change::Param(p, v) => ("PUT", format!("/params/{p}"), format!("{v:#x}").into_bytes()),
+            Change::Param(p, v) => (
+                "PUT",
+                format!("/params/{p}"),
+                format!("{v:#x}").into_bytes(),
+            ),
             Change::Key(on) => (
                 "POST",
                 "/keys".into(),
@@ -104,9 +108,10 @@ const LVL_CLASSES: [&str; 4] = ["V0", "V1", "V2", "V3"];
 
 impl Model {
     fn new() -> Model {
-        let table: Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture_path("kernel-like.json")).unwrap())
-                .unwrap();
+        let table: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture_path("kernel-like.json")).unwrap(),
+        )
+        .unwrap();
         let sites: Vec<(String, Option<String>)> = table["sites"]
             .as_array()
             .unwrap()
@@ -148,7 +153,11 @@ impl Model {
     fn set_class(&mut self, modules: &[&str], class: &str, on: bool) {
         for (i, (m, c)) in self.sites.iter().enumerate() {
             if modules.contains(&m.as_str()) && c.as_deref() == Some(class) {
-                self.flags[i] = if on { self.flags[i] | 1 } else { self.flags[i] & !1 };
+                self.flags[i] = if on {
+                    self.flags[i] | 1
+                } else {
+                    self.flags[i] & !1
+                };
             }
         }
     }
@@ -251,7 +260,11 @@ impl Model {
             drm,
             lvl,
             key,
-            call: if call == "adler32" { "adler32" } else { "fnv32" },
+            call: if call == "adler32" {
+                "adler32"
+            } else {
+                "fnv32"
+            },
         }
     }
 }
@@ -273,7 +286,14 @@ fn sync_folds(d: &Daemon, acked: &mut Vec<(String, Change)>) {
 fn random_change(rng: &mut Rng) -> Change {
     match rng.below(10) {
         0..=4 => Change::Query {
-            module: rng.pick(&["virtio_net", "virtio_blk", "e1000e", "params", "drm", "i915"]),
+            module: rng.pick(&[
+                "virtio_net",
+                "virtio_blk",
+                "e1000e",
+                "params",
+                "drm",
+                "i915",
+            ]),
             class: None,
             op: rng.pick(&["+p", "-p", "+mf", "-mf", "=p", "=_"]),
         },
@@ -410,7 +430,10 @@ fn every_acknowledged_change_survives_kill_9() {
                         .filter(|id| !known.contains(&id.as_str()))
                         .collect();
                     match new.as_slice() {
-                        [] => assert_eq!(seen, without, "round {round}: {c:?} not applied, none of it"),
+                        [] => assert_eq!(
+                            seen, without,
+                            "round {round}: {c:?} not applied, none of it"
+                        ),
                         [id] => {
                             assert_eq!(seen, with, "round {round}: {c:?} applied, all of it");
                             acked.push((id.clone(), c));
@@ -438,7 +461,12 @@ fn journal(dir: &Path) -> PathBuf {
 fn run_to_exit(dir: &Path, extra: &[&str]) -> std::process::Output {
     let sites = fixture_path("kernel-like.json");
     Command::new(env!("CARGO_BIN_EXE_dynkeyd"))
-        .args(["--sites", sites.to_str().unwrap(), "--state-dir", dir.to_str().unwrap()])
+        .args([
+            "--sites",
+            sites.to_str().unwrap(),
+            "--state-dir",
+            dir.to_str().unwrap(),
+        ])
         .args(["--listen", "127.0.0.1:0"])
         .args(extra)
         .env_remove("DYNKEY_QUERY")
@@ -450,7 +478,11 @@ fn run_to_exit(dir: &Path, extra: &[&str]) -> std::process::Output {
 fn torn_tails_recover_corruption_refuses_and_a_directory_has_one_owner() {
     let dir = temp_dir("journal");
     let mut d = start(&dir, &[]);
-    for q in ["module virtio_net +p", "module e1000e +p", "module params +mf"] {
+    for q in [
+        "module virtio_net +p",
+        "module e1000e +p",
+        "module params +mf",
+    ] {
         assert_eq!(d.request("POST", "/control", q.as_bytes()).status, 200);
     }
     // A second dynkeyd on the same directory is refused, naming it.
@@ -468,9 +500,15 @@ fn torn_tails_recover_corruption_refuses_and_a_directory_has_one_owner() {
     std::fs::write(journal(&dir), &full[..full.len() - 7]).unwrap();
     let d = start(&dir, &[]);
     let listing = d.request("GET", "/control", b"").text();
-    assert!(listing.contains("[virtio_net]virtnet_probe =p"), "{listing}");
+    assert!(
+        listing.contains("[virtio_net]virtnet_probe =p"),
+        "{listing}"
+    );
     assert!(listing.contains("[e1000e]e1000_open =p"), "{listing}");
-    assert!(listing.contains("[params]parse_one =_"), "the torn one is gone: {listing}");
+    assert!(
+        listing.contains("[params]parse_one =_"),
+        "the torn one is gone: {listing}"
+    );
     drop(d);
 
     // A flipped byte before the tail: exit 2 naming the file and offset.
@@ -505,16 +543,25 @@ fn expiry_survives_a_restart_and_what_expired_while_down_is_gone() {
     // (as dynkeyd writes them) whose expiry has passed.
     let json = r#"{"add":{"id":99,"op":{"query":"module e1000e +p","expires_at":"2001-01-01T00:00:00Z"},"who":"t","from":null,"at":"2001-01-01T00:00:00Z"}}"#;
     let line = format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()));
-    let mut j = std::fs::OpenOptions::new().append(true).open(journal(&dir)).unwrap();
+    let mut j = std::fs::OpenOptions::new()
+        .append(true)
+        .open(journal(&dir))
+        .unwrap();
     std::io::Write::write_all(&mut j, line.as_bytes()).unwrap();
     drop(j);
     let d = start(&dir, &[]);
     let state = d.request("GET", "/state", b"").json();
     let local = state["local"].as_array().unwrap();
     assert_eq!(local.len(), 1, "the expired one is gone: {state}");
-    assert_eq!(local[0]["expires_at"], expires, "the expiry time is absolute");
+    assert_eq!(
+        local[0]["expires_at"], expires,
+        "the expiry time is absolute"
+    );
     let listing = d.request("GET", "/control", b"").text();
-    assert!(listing.contains("[virtio_blk]virtblk_probe =p"), "{listing}");
+    assert!(
+        listing.contains("[virtio_blk]virtblk_probe =p"),
+        "{listing}"
+    );
     assert!(listing.contains("[e1000e]e1000_open =_"), "{listing}");
     // A new operation never reuses an id the journal has seen.
     let r = d.request("POST", "/control", b"module params +p");
