@@ -49,7 +49,7 @@ async function preview() {
       await sites.load();
       throw { status: 0, errors: [{ category: 'E_NO_DRY_RUN', message: 'the server applied the query instead of a dry run' }] };
     }
-    sites.setPreview(r.rows || [], r.changed);
+    sites.setPreview(r.rows || [], r.changed, r.ids);
     say(previewText(r.matched, r.changed));
   } catch (e) {
     sites.setPreview(null);

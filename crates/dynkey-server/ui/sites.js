@@ -77,10 +77,15 @@ export async function load() {
 }
 
 /** Marks the rows a dry run would change (null clears); `changed` is
- * how many would change (the dry run lists at most 100 of them). */
-export function setPreview(previewRows, changed = 0) {
+ * how many would change. The dry run gives the new flags of at most 100
+ * rows, and the ids of all of them (`ids`): those are marked too, with
+ * their new flags unknown (null). */
+export function setPreview(previewRows, changed = 0, ids = null) {
   byId = !!previewRows?.length && previewRows.every((r) => r.id !== undefined && r.id !== null);
   preview = previewRows ? new Map(previewRows.map((r) => [rowKey(r), r.new_flags])) : null;
+  if (preview && byId && Array.isArray(ids)) {
+    for (const id of ids) if (!preview.has(`id:${id}`)) preview.set(`id:${id}`, null);
+  }
   $('#preview-note').textContent = preview && preview.size < changed
     ? `The dry run lists the first ${preview.size} of the ${changed} rows that would change.`
     : '';
@@ -148,7 +153,8 @@ function renderRow(r, index, position) {
     h('td', { 'data-label': 'Function', class: 'func' }, r.func),
     h('td', { 'data-label': 'Flags', class: 'flags' },
       h('code', {}, `=${r.flags}`),
-      change !== undefined ? h('span', { class: 'new-flags' }, ' → ', h('code', {}, `=${change}`)) : null),
+      change ? h('span', { class: 'new-flags' }, ' → ', h('code', {}, `=${change}`))
+        : change === null ? h('span', { class: 'new-flags' }, ' → changes') : null),
     h('td', { 'data-label': 'Format', class: 'format' }, h('code', {}, escapeFormat(r.format))),
     h('td', { 'data-label': 'Class' }, r.class ?? ''),
     h('td', { 'data-label': 'Kind' }, r.kind),
