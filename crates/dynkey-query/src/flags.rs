@@ -234,7 +234,34 @@ impl FromStr for FlagOp {
     /// Parses a flags word such as `+pmf`; offsets in the error are 0 (the
     /// word's start), as in a query.
     fn from_str(word: &str) -> Result<FlagOp, QueryError> {
-        FlagOp::parse_word(word).map_err(|e| crate::parse::flag_word_error(0, 0, word, e))
+        FlagOp::parse_word(word).map_err(|e| flag_word_error(0, 0, word, e))
+    }
+}
+
+/// The error for a bad flags word, positioned at the word.
+pub(crate) fn flag_word_error(
+    index: usize,
+    offset: usize,
+    word: &str,
+    e: FlagWordError,
+) -> QueryError {
+    match e {
+        FlagWordError::BadOp => {
+            let got = word
+                .chars()
+                .next()
+                .map_or_else(|| "nothing".to_owned(), |c| format!("{c:?}"));
+            let message = format!(
+                "bad flag operation {got} in flags word {word:?} at byte {offset}; expected the last word of a query to start with +, - or ="
+            );
+            QueryError::new(index, offset, ErrorKind::BadFlagOp, message)
+        }
+        FlagWordError::UnknownFlag(c) => {
+            let message = format!(
+                "unknown flag {c:?} in flags word {word:?} at byte {offset}; expected flags from p, m, f, l, t, s and _"
+            );
+            QueryError::new(index, offset, ErrorKind::UnknownFlag, message)
+        }
     }
 }
 

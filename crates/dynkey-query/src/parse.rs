@@ -17,7 +17,7 @@
 //! so the caller gets one error per bad query and applies nothing.
 
 use crate::error::{ErrorKind, QueryError};
-use crate::flags::{FlagOp, FlagWordError};
+use crate::flags::{FlagOp, flag_word_error};
 use crate::glob::Glob;
 use crate::lexer::{self, Word};
 use crate::lines::{LineError, LineRange};
@@ -192,33 +192,6 @@ fn build(index: usize, tokens: &[Word<'_>]) -> Result<Query, QueryError> {
         }
     }
     Ok(query)
-}
-
-/// The error for a bad flags word, positioned at the word.
-pub(crate) fn flag_word_error(
-    index: usize,
-    offset: usize,
-    word: &str,
-    e: FlagWordError,
-) -> QueryError {
-    match e {
-        FlagWordError::BadOp => {
-            let got = word
-                .chars()
-                .next()
-                .map_or_else(|| "nothing".to_owned(), |c| format!("{c:?}"));
-            let message = format!(
-                "bad flag operation {got} in flags word {word:?} at byte {offset}; expected the last word of a query to start with +, - or ="
-            );
-            QueryError::new(index, offset, ErrorKind::BadFlagOp, message)
-        }
-        FlagWordError::UnknownFlag(c) => {
-            let message = format!(
-                "unknown flag {c:?} in flags word {word:?} at byte {offset}; expected flags from p, m, f, l, t, s and _"
-            );
-            QueryError::new(index, offset, ErrorKind::UnknownFlag, message)
-        }
-    }
 }
 
 /// Applies one `keyword value` pair, checking in order: keyword, negation,
