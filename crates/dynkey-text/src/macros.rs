@@ -169,6 +169,7 @@ macro_rules! __site_asm {
         // SAFETY: the asm reads that key's code byte (out of line) and falls
         // through or jumps to the label, touching nothing the compiler owns but
         // the flags; `[ONE-STORE]` rewrites keep those the only two outcomes.
+        // Its record names that key (`[SITE-RECORDS]`) and is data only.
         unsafe {
             ::core::arch::asm!(
                 ".p2align 3, 0x2e, 4",

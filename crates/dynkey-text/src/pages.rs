@@ -174,8 +174,10 @@ impl Region {
         // SAFETY: the alias is a fresh, private-to-us mapping of len bytes
         // that nothing else refers to yet; `bytes` cannot overlap it.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), alias.addr as *mut u8, len) };
-        // SAFETY: the memfd holds `bytes`, which the caller guarantees may
-        // replace the range's contents under running threads.
+        // SAFETY: [W^X] the new view is read+exec only; the memfd holds
+        // `bytes`, which may replace the range's contents under running
+        // threads (the caller's contract: [ONE-STORE]'s rule on instruction
+        // starts, for the whole range at once).
         unsafe { map_exec_fixed(&fd, start, len) }?;
         // The two mappings keep the file alive; `fd` closes here.
         Ok(Region {
@@ -292,7 +294,9 @@ impl Region {
         );
         for (i, chunk) in bytes.chunks_exact(8).enumerate() {
             let w = u64::from_le_bytes(chunk.try_into().expect("chunks_exact(8)"));
-            // SAFETY: the caller's contract covers every word of the slot.
+            // SAFETY: the caller's contract covers every word of the slot:
+            // text lock held, and no thread runs these bytes yet, so
+            // [OLD-VERIFIED] and [ONE-STORE] have no old form to protect.
             unsafe { self.store(addr + 8 * i, w) };
         }
     }
@@ -320,9 +324,10 @@ impl Region {
             // and ours alone until the swap below.
             unsafe { alias_atomic(alias.addr + off) }.store(w, Ordering::Relaxed);
         }
-        // SAFETY: the memfd holds the view's contents word by word as of a
-        // moment ago; every difference since is a transition the parent
-        // made with one store (the caller's contract).
+        // SAFETY: [W^X] read+exec; the memfd holds the view's contents word
+        // by word as of a moment ago, and every difference since is a
+        // transition the parent made with one [ONE-STORE] store (the
+        // caller's contract), so the swap is one more such transition.
         unsafe { map_exec_fixed(&fd, self.rx, self.len) }?;
         // The old alias maps the parent's pages: the child must not keep it.
         drop(Mapping {
@@ -354,7 +359,8 @@ impl Region {
 /// and a thread running in the range faults the new page in. The new view
 /// is read+exec only (`[W^X]`).
 unsafe fn map_exec_fixed(fd: &OwnedFd, start: usize, len: usize) -> Result<(), Error> {
-    // SAFETY: see the function's contract.
+    // SAFETY: the function's contract ([W^X]: read+exec only; contents
+    // that may replace the range under running threads).
     let p = unsafe {
         libc::mmap(
             start as *mut libc::c_void,

@@ -86,8 +86,9 @@ fn start() -> Result<Setup, Error> {
         if sites == SiteMode::Patch {
             return Err(Error::Unavailable {
                 what: "DYNKEY_SITES=patch".into(),
-                reason: "this build compiles every site as the atomic kind (no instruction encoder)"
-                    .into(),
+                reason:
+                    "this build compiles every site as the atomic kind (no instruction encoder)"
+                        .into(),
             });
         }
         sites = SiteMode::Atomic;

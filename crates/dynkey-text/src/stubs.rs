@@ -53,7 +53,8 @@ impl ValueSite {
         };
         // SAFETY: the slot holds `mov eax, imm32; nop2; ret`, a complete
         // function with the C ABI's `() -> u32` contract, and stays mapped
-        // forever (`pages.rs`: regions are never unmapped).
+        // forever (`pages.rs`: regions are never unmapped); later stores
+        // keep it so ([ONE-STORE]: only other value words).
         let f = unsafe { std::mem::transmute::<usize, extern "C" fn() -> u32>(slot) };
         Ok(ValueSite {
             repr: ValueRepr::Stub(f),
@@ -229,7 +230,9 @@ fn new_stub(table: &mut CodeTable, key: KeyRef) -> Result<usize, Error> {
     bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
     // SAFETY: the text lock is held (through `table`), and the slot was
     // just allocated: its address was never handed out, so no thread can be
-    // executing it.
+    // executing it ([ONE-STORE] and [OLD-VERIFIED] protect no old form).
+    // The caller publishes the address only after this, through ordinary
+    // synchronization (the text lock's release, a handle sent to a thread).
     unsafe { table.region(slot).fill_fresh(slot, &bytes) };
     table.sites_mut(key).stubs.push(stub);
     Ok(entry)

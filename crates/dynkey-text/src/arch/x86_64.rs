@@ -131,8 +131,8 @@ pub(crate) unsafe fn read_code_word(addr: usize) -> u64 {
     let word: u64;
     // SAFETY: the caller guarantees an aligned, readable address; an aligned
     // 8-byte `mov` is one single-copy-atomic access (SDM vol. 3, 8.1.1), so
-    // a concurrent aligned store through an alias is seen whole or not at
-    // all. The asm only reads memory.
+    // a concurrent [ONE-STORE] store through an alias is seen whole or not
+    // at all. The asm only reads memory.
     unsafe {
         core::arch::asm!(
             "mov {w}, qword ptr [{a}]",
