@@ -6,13 +6,26 @@
 //!     [--rendezvous auto|membarrier|signal|none]
 //! ```
 //!
-//! `inline` runs 8,192 sites compiled into this example; `trampoline` runs
-//! run-time stubs; `atomic` forces `DYNKEY_SITES=atomic` and runs the
-//! compiled-in sites in their atomic form. The whole run is under a seccomp
-//! filter that kills the process on any W+X mapping request. The last line
-//! of output is one JSON object; the exit code is 0 only if no stale state
-//! was seen, every commit used exactly one rendezvous and no W+X mapping
-//! exists.
+//! `inline` runs 8,192 distinct sites compiled into this example (each
+//! returns its own constant, so no two functions can be merged; `records`
+//! in the output is what the runtime found in the binary, and must be
+//! 8,192); `trampoline` runs run-time stubs; `atomic` forces
+//! `DYNKEY_SITES=atomic` and runs the compiled-in sites in their atomic
+//! form. The whole run is under a seccomp filter that kills the process on
+//! any W+X mapping request. Every site execution is checked for a torn
+//! result (G1: a value that is not one of the site's two forms). The last
+//! line of output is one JSON object; the exit code is 0 only if no stale
+//! state and no torn result was seen, every commit used exactly one
+//! rendezvous, the sites are as many distinct records as generated, and no
+//! W+X mapping exists.
+//!
+//! The G1 figures in the crate docs come from (release build, this machine):
+//!
+//! ```text
+//! for k in inline trampoline; do for r in membarrier signal; do
+//!   cargo run --release -p dynkey-text --example stress -- --kind $k --rendezvous $r --commits 5000
+//! done; done
+//! ```
 
 #[path = "../tests/text/workload.rs"]
 mod workload;
@@ -96,12 +109,22 @@ fn main() {
         (Kind::Trampoline, _) => SiteKind::Trampoline,
     };
     let out = workload::run(&p);
+    let records = workload::records(p.kind);
+    let expected_records = match p.kind {
+        Kind::Inline => workload::INLINE_SITES as u64,
+        Kind::Trampoline => p.sites as u64,
+    };
     let wx = dynkey_text::testing::wx_mappings();
     for line in &wx {
         eprintln!("stress: W+X mapping: {line}");
     }
+    if records != expected_records {
+        eprintln!(
+            "stress: the runtime knows {records} distinct sites for these keys, not {expected_records}: the compiler merged some"
+        );
+    }
     println!(
-        "{} sites ({}), {} threads, {} commits: {} rendezvous ({}), {} stale and {} state-ahead of {} checked, commit p50 {:.1} us, p99 {:.1} us",
+        "{} sites ({}; {records} distinct site records), {} threads, {} commits: {} rendezvous ({}), {} stale and {} state-ahead of {} checked, {} torn of {} executions, commit p50 {:.1} us, p99 {:.1} us",
         p.sites,
         effective,
         p.threads,
@@ -111,6 +134,8 @@ fn main() {
         out.stale,
         out.state_ahead,
         out.checked,
+        out.torn,
+        out.executions,
         out.percentile(0.5),
         out.percentile(0.99)
     );
@@ -119,18 +144,22 @@ fn main() {
         .as_deref()
         .map_or("null".to_string(), |f| format!("{f:?}"));
     println!(
-        "{{\"kind\":\"{effective}\",\"method\":\"{}\",\"fallback\":{fallback},\"threads\":{},\"sites\":{},\"commits\":{},\"rendezvous\":{},\"stale\":{},\"commit_us_p50\":{:.2},\"commit_us_p99\":{:.2}}}",
+        "{{\"kind\":\"{effective}\",\"method\":\"{}\",\"fallback\":{fallback},\"threads\":{},\"sites\":{},\"records\":{records},\"commits\":{},\"rendezvous\":{},\"stale\":{},\"torn\":{},\"executions\":{},\"commit_us_p50\":{:.2},\"commit_us_p99\":{:.2}}}",
         status.method,
         p.threads,
         p.sites,
         p.commits,
         out.rendezvous,
         out.stale,
+        out.torn,
+        out.executions,
         out.percentile(0.5),
         out.percentile(0.99)
     );
     let ok = out.stale == 0
         && out.state_ahead == 0
+        && out.torn == 0
+        && records == expected_records
         && out.rendezvous == p.commits
         && out.empty_commits == 0
         && wx.is_empty();

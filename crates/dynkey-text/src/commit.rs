@@ -12,17 +12,17 @@
 
 use std::time::Instant;
 
-use crate::arch;
+use crate::code_table::{CodeTable, KeyRef, KeySites, Place, word_for};
 use crate::config::QueueMode;
 use crate::counters::COUNTERS;
-use crate::error::Error;
+use crate::error::{CodeView, Error};
 use crate::int_map::IntMap;
 use crate::key::{Change, CodePtr, RawCall, RawKey};
 use crate::lock::TEXT;
 use crate::pages::Region;
 use crate::queue;
 use crate::rendezvous;
-use crate::runtime::{KeyRef, KeySites, Text, runtime};
+use crate::startup::setup;
 use crate::{Method, SiteKind};
 
 /// What a commit did.
@@ -50,9 +50,10 @@ impl CommitReport {
 /// Applies `changes` as one commit in the current queue mode.
 ///
 /// On return every thread sees the new states (G2), unless the error says
-/// otherwise: [`Error::Verify`] means nothing was written;
-/// [`Error::RendezvousTimeout`] and [`Error::Rendezvous`] mean the code was
-/// written and the states published, but some threads may lag.
+/// otherwise: an error for which [`Error::applied_but_may_lag`] is true
+/// (a rendezvous that timed out, threads that block the signal, ...) means
+/// the code was written and the states published, but some threads may
+/// lag; any other error ([`Error::Verify`], ...) means nothing was written.
 pub fn commit(changes: &[Change]) -> Result<CommitReport, Error> {
     commit_inner(changes, None)
 }
@@ -84,9 +85,17 @@ enum Op<'t> {
 }
 
 impl Op<'_> {
+    /// Writes this planned store. Only `commit_inner` calls it, under the
+    /// text lock it took before planning.
     fn apply(&self) {
         match *self {
-            Op::Word { region, word, new } => region.store(word, new),
+            // SAFETY: the text lock is held since the plan was made (the
+            // guard lives in `commit_inner`); [OLD-VERIFIED] `plan` compared
+            // this word, in both views, with the form it must hold and
+            // nothing has written it since; [ONE-STORE] `new` is another
+            // form of the same place (`word_for`), whose instruction starts
+            // include the old form's.
+            Op::Word { region, word, new } => unsafe { region.store(word, new) },
             // Relaxed: sites load it relaxed; the rendezvous makes it visible
             // before the commit returns and publishes.
             Op::KeyCode(k, on) => k
@@ -108,14 +117,14 @@ struct Plan<'t> {
 }
 
 fn commit_inner(changes: &[Change], mode: Option<QueueMode>) -> Result<CommitReport, Error> {
-    let rt = runtime()?;
+    let rt = setup()?;
     let started = Instant::now();
     let mut guard = TEXT.lock();
-    let text = guard.as_mut().expect("started");
-    crate::fork::check(text)?;
-    let mode = mode.unwrap_or(text.queue);
+    let table = guard.as_mut().expect("started");
     let mut changes = dedup(changes)?;
-    let text: &Text = text;
+    crate::fork::ensure_own_pages(table)?;
+    let mode = mode.unwrap_or(table.queue);
+    let text: &CodeTable = table;
     if mode == QueueMode::Sorted {
         // The plan is sorted by address anyway: visiting keys in the order
         // of their sites makes the planner's reads of code words sequential
@@ -134,6 +143,7 @@ fn commit_inner(changes: &[Change], mode: Option<QueueMode>) -> Result<CommitRep
         rendezvous: 0,
         method: rt.method,
     };
+    probe_views(&plan.writes)?;
     for m in &plan.mirrors {
         m.apply();
     }
@@ -177,8 +187,47 @@ fn commit_inner(changes: &[Change], mode: Option<QueueMode>) -> Result<CommitRep
     }
 }
 
+/// `[OLD-VERIFIED]`, the executable view's half. The planner compared every
+/// word in both views, but a view that someone else replaced by a copy of
+/// the same bytes (a second copy of this crate, a hugepage text remapper, a
+/// CRIU restore) looks the same until a store goes missing. So for each
+/// region the plan writes, its first planned word is stored now and read
+/// back through the executable view: if the store does not show there, the
+/// view is no longer ours, and the word is put back (no thread could see
+/// it: the view they run is not the alias) and the commit fails with
+/// nothing changed. One store and one read per region written.
+fn probe_views(writes: &[Write<'_>]) -> Result<(), Error> {
+    let mut probed: IntMap<usize, ()> = IntMap::default();
+    for w in writes {
+        let Op::Word { region, word, new } = w.op else {
+            continue;
+        };
+        if probed.insert(region.start(), ()).is_some() {
+            continue;
+        }
+        let old = region.load(word);
+        // SAFETY: this is the planned store of this word, made early: the
+        // text lock is held and every word of the plan was verified
+        // ([OLD-VERIFIED]); `new` is another form of the same place
+        // ([ONE-STORE]).
+        unsafe { region.store(word, new) };
+        let executed = region.load_executed(word);
+        if executed != new {
+            // SAFETY: as above, back to the verified old form.
+            unsafe { region.store(word, old) };
+            return Err(Error::Verify {
+                addr: word,
+                view: CodeView::Executable,
+                found: executed,
+                expected: new,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Where the first site of a change's key is (its key's address if none).
-fn first_site(text: &Text, c: Change) -> usize {
+fn first_site(text: &CodeTable, c: Change) -> usize {
     let (key, addr) = match c {
         Change::Key(k, _) => (KeyRef::Bool(k), k.addr()),
         Change::Call(call, _) => (KeyRef::Call(call), call.addr()),
@@ -222,7 +271,7 @@ fn dedup(changes: &[Change]) -> Result<Vec<Change>, Error> {
 
 /// Plans and verifies: every word is read and compared before anything is
 /// written (`[OLD-VERIFIED]`).
-fn plan<'t>(text: &'t Text, changes: &[Change]) -> Result<Plan<'t>, Error> {
+fn plan<'t>(text: &'t CodeTable, changes: &[Change]) -> Result<Plan<'t>, Error> {
     let mut plan = Plan::default();
     for c in changes {
         let (addr, old, new) = match *c {
@@ -259,56 +308,51 @@ fn plan<'t>(text: &'t Text, changes: &[Change]) -> Result<Plan<'t>, Error> {
     Ok(plan)
 }
 
+/// Plans the words of one key's patched sites. Each word is checked in
+/// both views: the alias must hold the old state's form, and the executable
+/// view must hold what the alias holds (if something remapped the range,
+/// stores through the alias would never be executed).
 fn plan_key_sites<'t>(
-    text: &'t Text,
+    text: &'t CodeTable,
     ks: &KeySites,
     old: usize,
     new: usize,
     plan: &mut Plan<'t>,
 ) -> Result<(), Error> {
-    if let KeyRef::Bool(_) = ks.key {
-        for s in &text.inline[ks.inline.clone()] {
-            let (word, off) = arch::word_of(s.site);
-            let region = text.region(word);
-            let found = region.load(word);
-            let expect = Text::inline_bytes(s, old != 0)?;
-            let expected = arch::splice(found, off, &expect);
-            if found != expected {
-                return Err(Error::Verify {
-                    addr: word,
-                    found,
-                    expected,
-                });
-            }
-            let new = arch::splice(found, off, &Text::inline_bytes(s, new != 0)?);
-            plan.writes.push(Write {
-                addr: s.site,
-                kind: SiteKind::Inline,
-                sites: 1,
-                op: Op::Word { region, word, new },
-            });
-        }
-    }
-    for stub in ks.stubs.iter() {
-        let region = text.region(stub.word);
-        let found = region.load(stub.word);
-        let expected = Text::stub_word(stub, old)?;
+    for place in text.places(ks) {
+        let word = place.word();
+        let region = text.region(word);
+        let found = region.load(word);
+        let expected = word_for(place, found, old)?;
         if found != expected {
             return Err(Error::Verify {
-                addr: stub.word,
+                addr: word,
+                view: CodeView::Alias,
                 found,
                 expected,
             });
         }
-        let new = Text::stub_word(stub, new)?;
+        let executed = region.load_executed(word);
+        if executed != found {
+            return Err(Error::Verify {
+                addr: word,
+                view: CodeView::Executable,
+                found: executed,
+                expected: found,
+            });
+        }
+        let (addr, kind) = match place {
+            Place::Inline(s) => (s.site, SiteKind::Inline),
+            Place::Stub(s) => (s.word, SiteKind::Trampoline),
+        };
         plan.writes.push(Write {
-            addr: stub.word,
-            kind: SiteKind::Trampoline,
+            addr,
+            kind,
             sites: 1,
             op: Op::Word {
                 region,
-                word: stub.word,
-                new,
+                word,
+                new: word_for(place, found, new)?,
             },
         });
     }
@@ -337,12 +381,15 @@ mod tests {
             let guard = TEXT.lock();
             let text = guard.as_ref().unwrap();
             let good = text.region(word).load(word);
-            text.region(word).store(word, good ^ 0xff00); // corrupt k2's stub
+            // SAFETY: the text lock is held; the stub is fresh and no thread
+            // calls it while this test corrupts its immediate (bytes 1-4 stay
+            // inside `mov eax, imm32`, so instruction starts are unchanged).
+            unsafe { text.region(word).store(word, good ^ 0xff00) };
             good
         };
         let err = commit(&[Change::Key(k1, true), Change::Key(k2, true)]).unwrap_err();
         assert!(
-            matches!(err, Error::Verify { addr, .. } if addr == word),
+            matches!(err, Error::Verify { addr, view: CodeView::Alias, .. } if addr == word),
             "{err:?}"
         );
         assert!(
@@ -352,7 +399,8 @@ mod tests {
         assert!(!k2.is_enabled());
         {
             let guard = TEXT.lock();
-            guard.as_ref().unwrap().region(word).store(word, good);
+            // SAFETY: as above; this restores the verified form.
+            unsafe { guard.as_ref().unwrap().region(word).store(word, good) };
         }
         commit(&[Change::Key(k1, true), Change::Key(k2, true)]).unwrap();
         assert!(s1.get() && s2.get());

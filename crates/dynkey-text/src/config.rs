@@ -9,11 +9,29 @@
 //! | `DYNKEY_SITES` | `auto`, `patch`, `atomic` | `auto` |
 //! | `DYNKEY_RENDEZVOUS` | `auto`, `membarrier`, `signal`, `none` | `auto` |
 //! | `DYNKEY_QUEUE` | `sorted`, `unbatched`, `queued-unsorted(N)`, `queued-sorted(N)` | `sorted` |
+//! | `DYNKEY_SIGNAL` | `auto`, a number in `SIGRTMIN..=SIGRTMAX`, `SIGRTMIN+N` | `auto` |
 //! | `DYNKEY_SIGNAL_TIMEOUT_MS` | milliseconds | `500` |
 //! | `DYNKEY_PERF_MAP` | `1` to write `/tmp/perf-PID.map` | off |
+//! | `DYNKEY_REGISTER_EARLY` | `1` to register membarrier before `main` | off |
 //!
 //! `auto` falls back and records why; a forced value the platform cannot
 //! honour is an error, never a silent fallback.
+//!
+//! `DYNKEY_SIGNAL=auto` takes the first real-time signal that no thread
+//! blocks and nobody handles or ignores when the signal rendezvous is set
+//! up. A program that reads a real-time signal through `signalfd` or
+//! `sigwaitinfo` blocks it, so it is skipped; one that installs a handler
+//! later should name a signal for dynkey here instead.
+//!
+//! `DYNKEY_REGISTER_EARLY` is read only by a constructor that runs before
+//! `main` (with libc, so it is not part of [`Config`]). Registering for
+//! `membarrier` costs microseconds while the process has one thread and an
+//! RCU grace period (8-16 ms measured) once it has more; without the
+//! variable it happens when the runtime starts, so start it first thing in
+//! `main` (`dynkey::init()`, or [`status`](crate::status)) or set
+//! `DYNKEY_REGISTER_EARLY=1`. The constructor does nothing when threads
+//! already exist (a `dlopen`ed library) or a seccomp filter is installed
+//! (it could forbid the call and kill the process before it can say why).
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,6 +65,18 @@ pub enum MethodChoice {
     None,
 }
 
+/// Which signal the signal rendezvous uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignalChoice {
+    /// The first real-time signal that no thread blocks and nobody handles
+    /// or ignores when the rendezvous is set up.
+    #[default]
+    Auto,
+    /// This signal (in `SIGRTMIN..=SIGRTMAX`); an error at start if another
+    /// handler holds it.
+    Number(i32),
+}
+
 /// How planned writes are grouped into rendezvous.
 ///
 /// The default is one unbounded sorted batch: one rendezvous per commit. The
@@ -75,6 +105,8 @@ pub struct Config {
     /// Initial queue mode (can be changed later with
     /// [`set_queue_mode`](crate::set_queue_mode)).
     pub queue: QueueMode,
+    /// The signal of the signal rendezvous.
+    pub signal: SignalChoice,
     /// How long a signal rendezvous waits for every thread.
     pub signal_timeout: Duration,
     /// Write `/tmp/perf-PID.map` entries for taken-over text.
@@ -87,6 +119,7 @@ impl Default for Config {
             sites: SiteMode::Auto,
             rendezvous: MethodChoice::Auto,
             queue: QueueMode::Sorted,
+            signal: SignalChoice::Auto,
             signal_timeout: Duration::from_millis(500),
             perf_map: false,
         }
@@ -110,6 +143,9 @@ impl Config {
         }
         if let Some(v) = get("DYNKEY_QUEUE") {
             c.queue = v.parse()?;
+        }
+        if let Some(v) = get("DYNKEY_SIGNAL") {
+            c.signal = v.parse()?;
         }
         if let Some(v) = get("DYNKEY_SIGNAL_TIMEOUT_MS") {
             let ms: u64 = v.trim().parse().map_err(|_| Error::Config {
@@ -155,6 +191,46 @@ impl FromStr for MethodChoice {
                 value: s.into(),
                 expected: "auto, membarrier, signal or none",
             }),
+        }
+    }
+}
+
+impl FromStr for SignalChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let t = s.trim();
+        let n = if t == "auto" || t.is_empty() {
+            return Ok(SignalChoice::Auto);
+        } else if let Some(rest) = t.strip_prefix("SIGRTMIN") {
+            match rest.strip_prefix('+') {
+                Some(k) => k
+                    .trim()
+                    .parse::<i32>()
+                    .ok()
+                    .and_then(|k| min.checked_add(k)),
+                None if rest.is_empty() => Some(min),
+                None => None,
+            }
+        } else {
+            t.parse::<i32>().ok()
+        };
+        match n {
+            Some(n) if (min..=max).contains(&n) => Ok(SignalChoice::Number(n)),
+            _ => Err(Error::Config {
+                var: "DYNKEY_SIGNAL",
+                value: s.into(),
+                expected: "auto, a real-time signal number (SIGRTMIN..=SIGRTMAX) or SIGRTMIN+N",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for SignalChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignalChoice::Auto => f.write_str("auto"),
+            SignalChoice::Number(n) => write!(f, "{n}"),
         }
     }
 }
@@ -276,6 +352,39 @@ mod tests {
             "fifo",
         ] {
             assert!(q.parse::<QueueMode>().is_err(), "{q} must be rejected");
+        }
+    }
+
+    #[test]
+    fn signal_choices() {
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let sig = |v: &str| env(&[("DYNKEY_SIGNAL", v)]).map(|c| c.signal);
+        assert_eq!(sig("auto").unwrap(), SignalChoice::Auto);
+        assert_eq!(sig("SIGRTMIN").unwrap(), SignalChoice::Number(min));
+        assert_eq!(sig("SIGRTMIN+3").unwrap(), SignalChoice::Number(min + 3));
+        assert_eq!(sig(&max.to_string()).unwrap(), SignalChoice::Number(max));
+        assert_eq!(
+            sig(&min.to_string())
+                .unwrap()
+                .to_string()
+                .parse::<SignalChoice>(),
+            Ok(SignalChoice::Number(min)),
+            "Display round-trips"
+        );
+        for bad in [
+            "10".to_string(),
+            (min - 1).to_string(),
+            (max + 1).to_string(),
+            format!("SIGRTMIN+{}", max - min + 1),
+            "SIGRTMIN-1".into(),
+            "SIGRTMIN+x".into(),
+            "SIGUSR1".into(),
+        ] {
+            let e = sig(&bad).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("DYNKEY_SIGNAL={bad:?}")),
+                "{bad} is refused, naming it: {e}"
+            );
         }
     }
 

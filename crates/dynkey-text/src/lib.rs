@@ -13,12 +13,12 @@
 //!     address: [`ValueSite`], [`RuntimeCall`]);
 //!   - *atomic*: a relaxed load and branch, on other targets, when the kernel
 //!     refuses executable memfd mappings, or when forced
-//!     (`DYNKEY_SITES=atomic`).
+//!     (`DYNKEY_SITES=atomic`, or at build time `--cfg dynkey_atomic_only`).
 //! - **Commits** ([`commit`]) change any number of keys: plan the words that
 //!   change, verify them all, store each with one atomic store, run one
 //!   rendezvous, publish the states.
-//! - **Rendezvous**: `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` registered
-//!   before `main`, or signals to every thread, or (atomic sites only) none.
+//! - **Rendezvous**: `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)`, or signals
+//!   to every thread, or (atomic sites only) none.
 //!
 //! ```
 //! use dynkey_text::{Change, RawKey, branch_unlikely, commit};
@@ -55,6 +55,25 @@
 //! With `DYNKEY_RENDEZVOUS=none` (atomic sites only) G2 weakens to eventual
 //! visibility; that is the user's explicit choice.
 //!
+//! **What G1 rests on.** Each change of code that may be executing is one
+//! aligned 8-byte store of a word that holds whole instructions, in which
+//! every instruction start of the old bytes is one of the new
+//! (`[ONE-STORE]` below), followed before the commit returns by a
+//! rendezvous that serializes every core running the process. That is what
+//! HotSpot (patching call sites and method entries) and LLVM XRay (patching
+//! its sleds) rely on. The Intel SDM does not promise it: it asks the core
+//! that executes modified code to serialize first (vol. 3, 8.1.3), says
+//! nothing of an aligned store seen by instruction fetch *while* the
+//! instruction runs, and lists errata for unsynchronized cross-modifying
+//! code; the Linux kernel therefore patches live text with the `int3`
+//! sequence of `text_poke_bp`, at the price of a trap handler and three
+//! rendezvous per batch. Our stress runs (`examples/stress.rs`, every
+//! execution of every site checked for a torn result: a wrong branch or a
+//! value that is not one of its two forms) saw none in 2.8 billion checked
+//! site executions of 8,192 distinct inline sites and 8,192 run-time stubs
+//! on this machine (2 vCPUs, AMD EPYC, KVM; the figures and command are in
+//! `examples/stress.rs`). That is evidence, not proof.
+//!
 //! # Safety
 //!
 //! Every `unsafe` block in this crate rests on a few invariants, named here
@@ -64,38 +83,120 @@
 //!   written through a second, writable mapping of the same memfd
 //!   (`pages.rs`).
 //! - `[ONE-STORE]`: bytes that may be executing change only by one aligned
-//!   8-byte atomic store of a word that contains the whole instruction
-//!   (sites are placed so; the runtime refuses, and leaves atomic, any that
-//!   are not).
+//!   8-byte atomic store of a word that contains the whole instruction,
+//!   and every instruction start of the word's old bytes is an instruction
+//!   start of its new bytes, so a thread stopped inside the word resumes on
+//!   an instruction (sites are placed so, the encodings keep it, tested for
+//!   every transition in `code_table.rs`; start-up leaves atomic any site
+//!   that is not placed so).
 //! - `[OLD-VERIFIED]`: every planned word is compared with the bytes it must
-//!   hold before any word of the commit is written; a mismatch aborts with
+//!   hold, in the writable alias and in the executable view, before any
+//!   word of the commit is written; a mismatch aborts with
 //!   [`Error::Verify`] and changes nothing.
 //! - `[SYNC-BEFORE-RETURN]`: a commit that wrote code runs a rendezvous
 //!   before publishing states and returning.
 //! - `[SITE-RECORDS]`: records in the `dynkey_*_v1` sections are emitted only
-//!   by this crate's macros, and name `static` keys of the right type.
+//!   by this crate's macros, name `static` keys of the right type, and come
+//!   from one copy of this crate (`records.rs`: a second copy fails to link).
+//!
+//! Writing code is `unsafe` (`Region::store`, `Region::fill_fresh`): the
+//! caller holds the text lock and argues `[OLD-VERIFIED]` and
+//! `[ONE-STORE]`.
+//!
+//! # Memory orderings
+//!
+//! Every atomic and the one it pairs with:
+//!
+//! | atomic | written | read | ordering |
+//! |---|---|---|---|
+//! | key `state` ([`RawKey`], [`RawCall`]) | commit's publish, after the rendezvous | [`RawKey::is_enabled`], [`RawCall::target_index`] | Release / Acquire: seeing the new state means the commit's code stores and rendezvous happened before (G4) |
+//! | key `code` byte or call pointer | commit's write phase | atomic sites, compiled-in checks | Relaxed / Relaxed: a site needs the value, not ordering; visibility on return comes from the rendezvous (membarrier is a full barrier on every running thread; the signal handler's Acquire of the round) |
+//! | key `slot` | code table, under the text lock | code table, under the text lock | Relaxed: the lock orders it |
+//! | code words (writable alias) | `Region::store` | `Region::load` in a later commit | Release / Acquire (also ordered by the text lock); instruction fetch is not a memory-model access: `[SYNC-BEFORE-RETURN]` serializes it |
+//! | signal `ROUND` | committer, after the code stores | signal handler | Release / Acquire: a handler that saw round `r` serializes after round `r`'s stores |
+//! | signal slot `acked` | handler (`fetch_max`) | committer's wait | Release / Acquire |
+//! | signal `TABLE`, table `len` | committer, before publishing the round | handler | Release / Acquire: the handler sees the whole table |
+//! | signal `ACKS` | handler | committer, before its futex wait | Release / Acquire; only a wake-up count, every slot is re-read |
+//! | signal `SIGNO`, membarrier state, serializer choice | start-up (under the text lock) or the constructor before `main` | the same, or handlers | Relaxed: written before any reader can run, or recomputed identically |
+//! | counters | committer | scrapers | Relaxed: independent counts, not a cut |
+//!
+//! # Start-up, membarrier and seccomp
+//!
+//! The runtime starts on first use (a commit, a run-time site, [`status`]).
+//! That is when membarrier is registered, so a binary that links this crate
+//! but never uses it never calls `membarrier` (a seccomp policy may kill a
+//! process for that). Registering costs microseconds with one thread and
+//! milliseconds (an RCU grace period) once threads exist: start the runtime
+//! first thing in `main` (`dynkey::init()`, or [`status`]), or set
+//! `DYNKEY_REGISTER_EARLY=1` to register from a constructor before `main`
+//! (it does nothing in a process that already has threads or a seccomp
+//! filter). Under a seccomp filter the first `membarrier` call is made by a
+//! throwaway child: if the filter kills it, `auto` uses signals and
+//! [`Status::fallback`] says why; a forced `DYNKEY_RENDEZVOUS=membarrier` is
+//! an [`Error::Unavailable`].
+//!
+//! # The signal rendezvous
+//!
+//! The signal is `DYNKEY_SIGNAL` ([`Config::signal`]), by default the first
+//! real-time signal that nobody handles, ignores or blocks when the handler
+//! is installed. It interrupts blocking calls: `poll`, `epoll_wait`,
+//! `select`, `nanosleep` (even with `SA_RESTART`, which dynkey sets) return
+//! `EINTR` once per rendezvous in the threads it reaches. Threads that block
+//! the signal are not waited for; each commit reports them
+//! ([`Error::SignalBlocked`]). If the application later installs its own
+//! handler on that signal, commits report [`Error::SignalTaken`] instead of
+//! signalling. Both are "applied, but some thread may lag"
+//! ([`Error::applied_but_may_lag`]).
+//!
+//! # Uprobes and breakpoints
+//!
+//! Text pages that hold sites are taken over by a memfd copy of their
+//! file's bytes. Breakpoints present at that moment (uprobes from `perf
+//! probe`, bpftrace or systemtap, or a debugger's `int3`) are dropped: the
+//! copy holds the file's instruction, so the probe stops firing in this
+//! process and the function keeps working ([`Status::notes`] lists the
+//! addresses). Uprobes attached later to those pages never fire in this
+//! process, since the kernel keys them by the file's inode and the pages
+//! are now a memfd's. Other pages of the binary are unaffected. Text whose
+//! memory differs from its file in any other way, or whose file cannot be
+//! read, is not taken over: the sites stay atomic (or `DYNKEY_SITES=patch`
+//! fails) with the reason in [`Status::fallback`].
 //!
 //! # fork()
 //!
-//! A fork child gets private copies of the code pages before it returns
-//! from `fork()` (see the `fork` handlers), so it never patches its parent.
+//! A fork child copies the code pages on its first patch (a commit or a
+//! run-time site): until then it shares them with its parent, and code its
+//! parent patches meanwhile changes in the child too. A child that `exec`s
+//! pays nothing. See the `fork` module docs.
 //!
 //! # Limitations
 //!
-//! - One copy of this crate per binary (the sections are shared by name).
+//! - One copy of this crate per binary: cargo refuses a second one
+//!   (`links = "dynkey_text"`), and any other build fails to link with a
+//!   duplicate `dynkey_text_is_linked_twice_only_one_copy_per_binary`.
 //! - Sites in `dlopen`ed libraries are not found (their sections have their
 //!   own start/stop symbols); use run-time sites there.
 //! - Run-time stubs are never freed.
 //! - A `fork()` while another thread is in the middle of the runtime's
 //!   first start-up leaves the child unable to use it (start early, e.g.
 //!   with [`status`], in programs that fork from threads).
+//! - Before Linux 6.12 the `MAP_FIXED` that takes text over could fail
+//!   after unmapping it (memory cgroup `ENOMEM`); the hole is refilled at
+//!   once with the same code, but a thread that executes there in between
+//!   faults (`pages.rs`).
 //! - Taken-over text shows as `/memfd:dynkey-text` in `/proc/PID/maps`;
 //!   `DYNKEY_PERF_MAP=1` writes `/tmp/perf-PID.map` for profilers.
+//! - Linux only: other systems fail to build (`compile_error!` below);
+//!   other architectures build the atomic kind.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!("dynkey-text supports Linux only (memfd, membarrier, /proc)");
+
 mod arch;
+mod code_table;
 mod commit;
 mod config;
 mod counters;
@@ -109,28 +210,45 @@ mod lock;
 mod macros;
 mod pages;
 mod perfmap;
+mod placement;
+mod procfs;
 mod queue;
 mod records;
 mod rendezvous;
-mod runtime;
+mod startup;
+mod status;
 mod stubs;
+mod takeover;
 #[doc(hidden)]
 pub mod testing;
 
 pub use commit::{CommitReport, commit, commit_with};
-pub use config::{Config, MethodChoice, QueueMode, SiteMode};
+pub use config::{Config, MethodChoice, QueueMode, SignalChoice, SiteMode};
 pub use counters::{BUCKETS, CountersSnapshot, HistogramSnapshot, bucket_bounds, counters};
-pub use error::{EncodeError, Error};
-#[doc(hidden)]
-pub use int_map::{IntHasher, IntMap};
+pub use error::{CodeView, EncodeError, Error, SignalHolder};
 pub use key::{Change, CodePtr, FnPtr, KeyStatic, RawCall, RawKey};
+pub use macros::LinkCall;
+pub use startup::{configure, set_queue_mode};
+pub use status::{Census, Status, call_site_counts, census, key_site_counts, status};
+pub use stubs::{RuntimeCall, ValueSite};
+
+// Not API: support for this crate's macros, which expand in other crates.
 #[doc(hidden)]
 pub use macros::__assert_key_static;
-pub use macros::LinkCall;
-pub use runtime::{
-    Census, Status, call_site_counts, census, configure, key_site_counts, set_queue_mode, status,
-};
-pub use stubs::{RuntimeCall, ValueSite};
+#[doc(hidden)]
+pub use records::__one_copy_per_binary;
+
+// Not API, for `dynkey` only: its control plane keys maps by site index
+// with the same cheap hasher as the commit planner (no unsafe; it lives
+// here so the two crates share one).
+#[doc(hidden)]
+pub use int_map::{IntHasher, IntMap};
+
+/// Whether this build patches code: true on x86-64 Linux, false on other
+/// targets and with `RUSTFLAGS="--cfg dynkey_atomic_only"` (then every
+/// site is the atomic kind). Tests of other crates that only make sense
+/// for patched kinds check it.
+pub const PATCHING_COMPILED: bool = cfg!(dynkey_patching);
 
 use std::fmt;
 
@@ -198,7 +316,12 @@ impl fmt::Display for SiteKind {
     }
 }
 
-/// The calling thread's OS thread id (`gettid`), as dyndbg's `t` flag shows it.
+/// The calling thread's OS thread id (`gettid`), as dyndbg's `t` flag shows
+/// it. Async-signal-safe (one system call).
+///
+/// Not API: `dynkey` needs it for the `t` decoration, and the crate rule is
+/// that `unsafe` code stays in this crate.
+#[doc(hidden)]
 pub fn os_thread_id() -> i32 {
     // SAFETY: gettid takes no arguments and cannot fail.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }

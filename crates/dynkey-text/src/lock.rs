@@ -3,17 +3,20 @@
 //! A `pthread_mutex_t` rather than `std::sync::Mutex`, because `fork()`
 //! handlers must lock it in `prepare` and unlock it in `parent` and `child`
 //! without a guard object crossing the call (see `fork.rs`). Functions that
-//! need the lock take the guard, the typed form of the kernel's
-//! `_cpuslocked` naming.
+//! need the lock take the guard (or a `&CodeTable` reached through it), the
+//! typed form of the kernel's `_cpuslocked` naming.
+//!
+//! Lock order: a caller's own locks (dynkey's control lock) before this
+//! one; this crate takes no other lock while holding it.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 
-use crate::runtime::Text;
+use crate::code_table::CodeTable;
 
 pub(crate) struct TextLock {
     mutex: UnsafeCell<libc::pthread_mutex_t>,
-    text: UnsafeCell<Option<Text>>,
+    text: UnsafeCell<Option<CodeTable>>,
 }
 
 // SAFETY: `text` is only reached through a `TextGuard`, which exists only
@@ -53,7 +56,8 @@ impl TextLock {
     /// The calling thread (or, in a fork child, the thread it was copied
     /// from) holds the lock and no `TextGuard` is alive.
     pub(crate) unsafe fn raw_unlock(&self) {
-        // SAFETY: held by this thread (caller).
+        // SAFETY: the mutex is valid and never moves, and the calling
+        // thread holds it (the caller's contract).
         unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
     }
 
@@ -63,22 +67,22 @@ impl TextLock {
     ///
     /// The lock is held by the caller and no `TextGuard` is alive.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn state_unguarded(&self) -> &mut Option<Text> {
+    pub(crate) unsafe fn state_unguarded(&self) -> &mut Option<CodeTable> {
         // SAFETY: exclusive by the caller's contract.
         unsafe { &mut *self.text.get() }
     }
 }
 
 impl Deref for TextGuard {
-    type Target = Option<Text>;
-    fn deref(&self) -> &Option<Text> {
+    type Target = Option<CodeTable>;
+    fn deref(&self) -> &Option<CodeTable> {
         // SAFETY: the guard proves the lock is held.
         unsafe { &*TEXT.text.get() }
     }
 }
 
 impl DerefMut for TextGuard {
-    fn deref_mut(&mut self) -> &mut Option<Text> {
+    fn deref_mut(&mut self) -> &mut Option<CodeTable> {
         // SAFETY: the guard proves the lock is held, and &mut self makes this
         // the only reference derived from it.
         unsafe { &mut *TEXT.text.get() }

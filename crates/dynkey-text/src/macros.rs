@@ -19,9 +19,14 @@
 //! init, and forever if patching turns out to be unavailable at run time.
 //! Init rewrites it to a `nop` or a `jmp` to the arm once patching works.
 //! Each site names its key with a `sym` operand, so two functions whose only
-//! difference is the key can never be merged into one.
+//! difference is the key can never be merged into one. Each record also
+//! carries a relocation (`R_X86_64_NONE`, no bytes) to this crate's
+//! `__one_copy_per_binary`, so a binary that uses two copies of the crate
+//! fails to link (`records.rs`).
 //!
-//! Elsewhere the macros expand to the atomic kind: a relaxed load and branch.
+//! Without `cfg(dynkey_patching)` (other targets, `--cfg
+//! dynkey_atomic_only`) the macros expand to the atomic kind: a relaxed
+//! load and branch.
 
 /// True when the key is enabled; the disabled path is the fall-through.
 ///
@@ -64,7 +69,7 @@ macro_rules! branch_unlikely_at {
     };
 }
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(dynkey_patching)]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __site_at {
@@ -83,18 +88,68 @@ macro_rules! __site_at {
     };
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(dynkey_patching))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __site_at {
     ($keys:path, $index:expr, "1", $jcc:literal, $on_jump:expr) => {
+        let _: &'static [$crate::RawKey] = &$keys[..];
+        $crate::__atomic_record!(
+            asm,
+            $keys,
+            {
+                assert!($index < $keys.len(), "key index out of bounds");
+                $index * ::core::mem::size_of::<$crate::RawKey>()
+            },
+            "0"
+        );
         if $keys[$index].check() {
             $on_jump
         }
     };
 }
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+/// The record of an atomic-kind site or stub (builds without patching):
+/// the key at `$key + $off` and the kind (`records.rs`), plus a reference
+/// to this crate's one-copy marker. Data only: no instruction is emitted.
+#[cfg(not(dynkey_patching))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __atomic_record {
+    (asm, $key:path, $off:expr, $kind:literal) => {
+        // SAFETY: the asm emits only a data record into a section of its own
+        // ([SITE-RECORDS]: it names a static of the right type, checked by
+        // the caller); no instruction runs and nothing is touched.
+        unsafe {
+            ::core::arch::asm!(
+                ".pushsection dynkey_atomic_v1, \"aR\"",
+                ".balign 8",
+                ".quad {key} + {off} - .",
+                concat!(".quad ", $kind),
+                ".quad {one_copy} - .",
+                ".popsection",
+                key = sym $key,
+                off = const $off,
+                one_copy = sym $crate::__one_copy_per_binary,
+                options(nomem, nostack, preserves_flags),
+            )
+        }
+    };
+    (global, $key:path, $kind:literal) => {
+        ::core::arch::global_asm!(
+            ".pushsection dynkey_atomic_v1, \"aR\"",
+            ".balign 8",
+            ".quad {key} - .",
+            concat!(".quad ", $kind),
+            ".quad {one_copy} - .",
+            ".popsection",
+            key = sym $key,
+            one_copy = sym $crate::__one_copy_per_binary,
+        );
+    };
+}
+
+#[cfg(dynkey_patching)]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __site {
@@ -105,7 +160,7 @@ macro_rules! __site {
 }
 
 /// The branch site itself: the key's code byte is at `$key + $off`.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(dynkey_patching)]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __site_asm {
@@ -114,6 +169,7 @@ macro_rules! __site_asm {
         // SAFETY: the asm reads that key's code byte (out of line) and falls
         // through or jumps to the label, touching nothing the compiler owns but
         // the flags; `[ONE-STORE]` rewrites keep those the only two outcomes.
+        // Its record names that key (`[SITE-RECORDS]`) and is data only.
         unsafe {
             ::core::arch::asm!(
                 ".p2align 3, 0x2e, 4",
@@ -123,6 +179,7 @@ macro_rules! __site_asm {
                 "4:",
                 ".pushsection dynkey_sites_v1, \"aR\"",
                 ".balign 8",
+                ".reloc ., R_X86_64_NONE, {one_copy}",
                 ".quad 2b - .",
                 ".quad {target} - .",
                 concat!(".quad {key} + {off} - . + ", $polarity),
@@ -135,6 +192,7 @@ macro_rules! __site_asm {
                 ".popsection",
                 key = sym $key,
                 off = const $off,
+                one_copy = sym $crate::__one_copy_per_binary,
                 target = label { $on_jump },
                 options(readonly, nostack),
             )
@@ -142,16 +200,20 @@ macro_rules! __site_asm {
     };
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(dynkey_patching))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __site {
     ($key:path, "1", $jcc:literal, $on_jump:expr) => {
+        $crate::__assert_key_static(&$key);
+        $crate::__atomic_record!(asm, $key, 0, "0");
         if $crate::KeyStatic::raw_key(&$key).check() {
             $on_jump
         }
     };
     ($key:path, "0", $jcc:literal, $on_jump:expr) => {
+        $crate::__assert_key_static(&$key);
+        $crate::__atomic_record!(asm, $key, 0, "0");
         if !$crate::KeyStatic::raw_key(&$key).check() {
             $on_jump
         }
@@ -168,7 +230,8 @@ pub const fn __assert_key_static<K: crate::KeyStatic>(_: &K) {}
 ///
 /// On x86-64 Linux the stub is one aligned word in the binary's text:
 /// compiled in as `movzx eax, byte [rip + key]; ret` and patched at init to
-/// `mov eax, imm32; ret`, so a patched call reads no data at all.
+/// `mov eax, imm32; nop2; ret` (the `ret` stays at byte 7, so a thread
+/// stopped there resumes correctly), so a patched call reads no data at all.
 ///
 /// ```
 /// static FLAG: dynkey_text::RawKey = dynkey_text::RawKey::new(false);
@@ -177,7 +240,7 @@ pub const fn __assert_key_static<K: crate::KeyStatic>(_: &K) {}
 /// dynkey_text::commit(&[dynkey_text::Change::Key(&FLAG, true)]).unwrap();
 /// assert_eq!(flag_value(), 1);
 /// ```
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(dynkey_patching)]
 #[macro_export]
 macro_rules! link_value_stub {
     ($(#[$m:meta])* $vis:vis fn $name:ident() => $key:path) => {
@@ -193,21 +256,24 @@ macro_rules! link_value_stub {
                 "ret",
                 ".pushsection dynkey_stubs_v1, \"aR\"",
                 ".balign 8",
+                ".reloc ., R_X86_64_NONE, {one_copy}",
                 ".quad 2b - .",
                 ".quad {key} - .",
                 ".quad 1",
                 ".popsection",
                 key = sym $key,
+                one_copy = sym $crate::__one_copy_per_binary,
             )
         }
     };
 }
 
-/// Defines a link-time value stub (atomic kind on this target).
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+/// Defines a link-time value stub (atomic kind in this build).
+#[cfg(not(dynkey_patching))]
 #[macro_export]
 macro_rules! link_value_stub {
     ($(#[$m:meta])* $vis:vis fn $name:ident() => $key:path) => {
+        $crate::__atomic_record!(global, $key, "1");
         $(#[$m])*
         $vis extern "C" fn $name() -> u32 {
             $crate::KeyStatic::raw_key(&$key).check() as u32
@@ -299,7 +365,7 @@ macro_rules! link_call {
     };
 }
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(dynkey_patching)]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __link_call_stub {
@@ -316,12 +382,14 @@ macro_rules! __link_call_stub {
             "int3",
             ".pushsection dynkey_stubs_v1, \"aR\"",
             ".balign 8",
+            ".reloc ., R_X86_64_NONE, {one_copy}",
             concat!(".quad \"", $crate::__stub_symbol!($name), "\" - ."),
             ".quad {raw} - .",
             ".quad 2",
             ".popsection",
             ".popsection",
             raw = sym $raw,
+            one_copy = sym $crate::__one_copy_per_binary,
         );
         unsafe extern "Rust" {
             #[link_name = $crate::__stub_symbol!($name)]
@@ -333,11 +401,12 @@ macro_rules! __link_call_stub {
     };
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(dynkey_patching))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __link_call_stub {
     ($raw:ident, $name:ident, ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+        $crate::__atomic_record!(global, $raw, "2");
         fn stub($($arg: $ty),*) $(-> $ret)? {
             // SAFETY: RAW.current() is always one of CODES, all of type Sig.
             let f: Sig = unsafe { $crate::FnPtr::from_code($raw.current()) };

@@ -5,30 +5,52 @@
 //! their symbols. With `DYNKEY_PERF_MAP=1` the runtime writes the function
 //! symbols of the binary that lie in those pages (from its `.symtab`) in the
 //! perf map format, `START SIZE NAME` in hex, plus one line per stub chunk.
+//!
+//! `/tmp/perf-PID.map` is a predictable name in a shared directory, so the
+//! file is opened with `O_NOFOLLOW` (a symlink planted there is not
+//! followed) and used only if it is a regular file owned by this process's
+//! user with one link (not a hard link to someone else's file).
 
+use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
-use crate::runtime::Text;
+use crate::code_table::CodeTable;
 
 /// Writes the map; failures are reported on stderr and otherwise ignored
 /// (a profiling aid must never break the program).
-pub(crate) fn write(text: &Text) {
-    if let Err(e) = try_write(text) {
+pub(crate) fn write(table: &CodeTable) {
+    if let Err(e) = try_write(table) {
         eprintln!("dynkey: could not write the perf map: {e}");
     }
 }
 
-fn try_write(text: &Text) -> std::io::Result<()> {
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    let mut out = std::io::BufWriter::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(format!("/tmp/perf-{pid}.map"))?,
-    );
+/// Opens `path` for appending, refusing anything but our own regular file.
+fn open_own(path: &str) -> std::io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.file_type().is_file() || meta.uid() != me || meta.nlink() != 1 {
+        return Err(std::io::Error::other(format!(
+            "refusing {path}: not a regular file of uid {me} with one link (uid {}, {} links)",
+            meta.uid(),
+            meta.nlink()
+        )));
+    }
+    Ok(file)
+}
+
+fn try_write(table: &CodeTable) -> std::io::Result<()> {
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    let mut out = std::io::BufWriter::new(open_own(&path)?);
     let symbols = elf_functions().unwrap_or_default();
-    for r in text.regions.iter() {
+    for r in table.regions.iter() {
         let (lo, hi) = (r.start(), r.start() + r.len());
         let mut named = false;
         for (addr, size, name) in &symbols {
@@ -87,4 +109,68 @@ fn elf_functions() -> Option<Vec<(usize, usize, String)>> {
         out.push((value.wrapping_add(bias), size, name));
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> String {
+        let p = format!("/tmp/dynkey-perfmap-test-{}-{name}", std::process::id());
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[test]
+    fn a_planted_symlink_is_not_followed() {
+        let (link, target) = (scratch("link"), scratch("target"));
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_own(&link).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        assert!(
+            !std::path::Path::new(&target).exists(),
+            "nothing created through the link"
+        );
+        std::fs::remove_file(&link).unwrap();
+    }
+
+    #[test]
+    fn a_hard_link_to_another_file_is_refused() {
+        let (file, link) = (scratch("file"), scratch("hard"));
+        std::fs::write(&file, "theirs\n").unwrap();
+        std::fs::hard_link(&file, &link).unwrap();
+        let err = open_own(&link).unwrap_err();
+        assert!(err.to_string().contains("2 links"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "theirs\n",
+            "untouched"
+        );
+        std::fs::remove_file(&file).unwrap();
+        std::fs::remove_file(&link).unwrap();
+    }
+
+    #[test]
+    fn a_file_of_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: making a file of another user needs root");
+            return;
+        }
+        let file = scratch("other");
+        std::fs::write(&file, "").unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        let err = open_own(&file).unwrap_err();
+        assert!(err.to_string().contains("uid 65534"), "{err}");
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn our_own_file_is_appended_to() {
+        let file = scratch("own");
+        open_own(&file).unwrap().write_all(b"a\n").unwrap();
+        open_own(&file).unwrap().write_all(b"b\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\nb\n");
+        std::fs::remove_file(&file).unwrap();
+    }
 }

@@ -21,55 +21,14 @@
 
 use crate::SiteKind;
 use crate::arch;
+use crate::code_table::{CodeTable, KeyRef, Place, Stub, StubForm, word_for};
 use crate::error::Error;
 use crate::key::{CodePtr, FnPtr, RawCall, RawKey};
 use crate::lock::TEXT;
-use crate::pages::{Region, Regions, page_size};
-use crate::runtime::{KeyRef, Stub, StubForm, Text, code_state, runtime};
+use crate::startup::setup;
 
-/// Bytes per chunk of stub pages.
-const CHUNK: usize = 64 << 10;
 /// Slot alignment (a cache-friendly fetch block).
 const SLOT_ALIGN: usize = 16;
-const INT3: u8 = 0xcc;
-
-/// The chunk being filled.
-#[derive(Debug, Default)]
-pub(crate) struct StubPages {
-    start: usize,
-    used: usize,
-    len: usize,
-}
-
-impl StubPages {
-    /// Maps a new chunk near the binary's text and makes it current.
-    pub(crate) fn grow(&mut self, regions: &mut Regions) -> Result<(), Error> {
-        let len = CHUNK.max(page_size());
-        let near = near_text as *const () as usize;
-        let region = Region::alloc(len, near, INT3)?;
-        *self = StubPages {
-            start: region.start(),
-            used: 0,
-            len,
-        };
-        regions.insert(region);
-        Ok(())
-    }
-
-    /// A fresh slot of `len` bytes (a multiple of 16), 16-aligned.
-    fn alloc(&mut self, regions: &mut Regions, len: usize) -> Result<usize, Error> {
-        if self.used + len > self.len {
-            self.grow(regions)?;
-        }
-        let at = self.start + self.used;
-        self.used += len;
-        Ok(at)
-    }
-}
-
-/// A function of this crate's text, to place stub pages near.
-#[inline(never)]
-fn near_text() {}
 
 /// A run-time value site: `get()` is the key's state, read by calling a stub
 /// (patched kind) or loading the key's code byte (atomic kind).
@@ -92,8 +51,10 @@ impl ValueSite {
                 repr: ValueRepr::Atomic(key),
             });
         };
-        // SAFETY: the slot holds `mov eax, imm32; ret`, a complete function
-        // with the C ABI's `() -> u32` contract, and stays mapped forever.
+        // SAFETY: the slot holds `mov eax, imm32; nop2; ret`, a complete
+        // function with the C ABI's `() -> u32` contract, and stays mapped
+        // forever (`pages.rs`: regions are never unmapped); later stores
+        // keep it so ([ONE-STORE]: only other value words).
         let f = unsafe { std::mem::transmute::<usize, extern "C" fn() -> u32>(slot) };
         Ok(ValueSite {
             repr: ValueRepr::Stub(f),
@@ -205,65 +166,74 @@ impl<F: FnPtr> RuntimeCall<F> {
 /// Registers a run-time site of `key`: a new stub (its entry address) when
 /// patching, else one more atomic site (`None`).
 fn register(key: KeyRef) -> Result<Option<usize>, Error> {
-    let rt = runtime()?;
+    let setup = setup()?;
     let mut guard = TEXT.lock();
-    let text = guard.as_mut().expect("started");
-    if !rt.patching {
-        text.sites_mut(key).atomic += 1;
+    let table = guard.as_mut().expect("started");
+    if !setup.patching {
+        table.sites_mut(key).atomic += 1;
         return Ok(None);
     }
-    // A detached fork child must not fill slots of its parent's pages.
-    crate::fork::check(text)?;
-    new_stub(text, key).map(Some)
+    // A fork child copies its pages first; a detached one must not fill
+    // slots of its parent's pages.
+    crate::fork::ensure_own_pages(table)?;
+    new_stub(table, key).map(Some)
 }
 
 /// Allocates, fills and registers a stub for `key`; returns its entry.
 /// A call stub is near (`jmp rel32`) when every target is in reach of its
-/// slot, else far. The caller holds the text lock (through `text`).
-fn new_stub(text: &mut Text, key: KeyRef) -> Result<usize, Error> {
-    let Text { stubs, regions, .. } = text;
+/// slot, else far. The caller holds the text lock (through `table`).
+fn new_stub(table: &mut CodeTable, key: KeyRef) -> Result<usize, Error> {
+    let CodeTable { stubs, regions, .. } = table;
     let len = match key {
-        KeyRef::Bool(_) => SLOT_ALIGN,
+        KeyRef::Bool(_) => 8,
         KeyRef::Call(_) => arch::FAR_SLOT_LEN,
     }
     .next_multiple_of(SLOT_ALIGN);
     let slot = stubs.alloc(regions, len)?;
-    let state = code_state(key);
-    let (entry, stub, bytes) = match key {
+    let state = key.code_state();
+    let near = |c: &RawCall| {
+        c.targets()
+            .iter()
+            .all(|t| arch::near_call_word(slot, t.addr()).is_ok())
+    };
+    let (entry, stub) = match key {
         KeyRef::Bool(_) => (
             slot,
             Stub {
                 word: slot,
                 form: StubForm::Value,
             },
-            arch::value_word(state != 0).to_le_bytes().to_vec(),
         ),
-        KeyRef::Call(c)
-            if c.targets()
-                .iter()
-                .all(|t| arch::near_call_word(slot, t.addr()).is_ok()) =>
-        {
-            (
-                slot,
-                Stub {
-                    word: slot,
-                    form: StubForm::NearCall,
-                },
-                arch::near_call_word(slot, state)?.to_le_bytes().to_vec(),
-            )
-        }
+        KeyRef::Call(c) if near(c) => (
+            slot,
+            Stub {
+                word: slot,
+                form: StubForm::NearCall,
+            },
+        ),
         KeyRef::Call(_) => (
             slot + arch::FAR_ENTRY_OFFSET,
             Stub {
                 word: slot + arch::FAR_IMM_OFFSET,
                 form: StubForm::FarCall,
             },
-            arch::far_call_slot(state).to_vec(),
         ),
     };
-    let mut full = vec![INT3; len];
-    full[..bytes.len()].copy_from_slice(&bytes);
-    text.region(slot).fill_fresh(slot, &full);
-    text.sites_mut(key).stubs.push(stub);
+    // The slot: int3 padding around the stub's fixed bytes (far calls), and
+    // the word for the key's current state where it belongs.
+    let mut bytes = vec![arch::INT3; len];
+    if stub.form == StubForm::FarCall {
+        bytes[..arch::FAR_SLOT_LEN].copy_from_slice(&arch::far_call_slot(state));
+    }
+    let at = stub.word - slot;
+    let word = word_for(Place::Stub(&stub), 0, state)?;
+    bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    // SAFETY: the text lock is held (through `table`), and the slot was
+    // just allocated: its address was never handed out, so no thread can be
+    // executing it ([ONE-STORE] and [OLD-VERIFIED] protect no old form).
+    // The caller publishes the address only after this, through ordinary
+    // synchronization (the text lock's release, a handle sent to a thread).
+    unsafe { table.region(slot).fill_fresh(slot, &bytes) };
+    table.sites_mut(key).stubs.push(stub);
     Ok(entry)
 }

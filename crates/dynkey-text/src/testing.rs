@@ -5,6 +5,9 @@
 //!   so even a brief W+X window cannot go unnoticed (sampling
 //!   `/proc/self/maps` would miss it).
 //! - [`wx_mappings`]: the W+X lines of `/proc/self/maps` right now.
+//! - [`kill_on_syscall`]: a seccomp filter that kills the process on one
+//!   system call (for `pre_exec`, so it holds from the first instruction
+//!   of the new program, constructors included).
 //! - [`run_child_test`]: runs one test of the current test binary in a child
 //!   process (for process-wide state: configuration, counters);
 //!   [`child_role`] tells the child what to do, [`child_report`] reads what
@@ -12,7 +15,7 @@
 
 /// Installs the W^X seccomp filter on every thread of the process (it
 /// cannot be removed). Returns the OS error if the kernel refuses.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(target_arch = "x86_64")]
 pub fn forbid_wx_mappings() -> std::io::Result<()> {
     // Classic BPF over `struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6]; }`.
     const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
@@ -57,6 +60,45 @@ pub fn forbid_wx_mappings() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Installs a seccomp filter on the calling thread that kills the process
+/// when it makes system call `nr` (what systemd's `SystemCallFilter=` does
+/// by default). Async-signal-safe (two system calls, no allocation), so it
+/// can run in `Command::pre_exec`: the filter survives `execve`.
+#[cfg(target_arch = "x86_64")]
+pub fn kill_on_syscall(nr: libc::c_long) -> std::io::Result<()> {
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_KILL_PROCESS: u32 = 0x8000_0000;
+    const SET_MODE_FILTER: libc::c_uint = 1;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        op(LD_W_ABS, 0, 0, 4),              // arch
+        op(JEQ_K, 1, 0, AUDIT_ARCH_X86_64), // x86-64: go on
+        op(RET_K, 0, 0, RET_KILL_PROCESS),  // another ABI: refuse
+        op(LD_W_ABS, 0, 0, 0),              // nr
+        op(JEQ_K, 0, 1, nr as u32),
+        op(RET_K, 0, 0, RET_KILL_PROCESS),
+        op(RET_K, 0, 0, RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fprog points at `prog`, which outlives the call; the kernel
+    // copies the program.
+    if unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, 0, &fprog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Lines of `/proc/self/maps` that are both writable and executable.
 pub fn wx_mappings() -> Vec<String> {
     std::fs::read_to_string("/proc/self/maps")
@@ -88,9 +130,11 @@ pub fn rendezvous(
             })?
         }
         crate::Method::Signal => {
-            crate::rendezvous::signal::install().map_err(|reason| crate::Error::Unavailable {
-                what: "signal".into(),
-                reason,
+            crate::rendezvous::signal::install(crate::SignalChoice::Auto).map_err(|reason| {
+                crate::Error::Unavailable {
+                    what: "signal".into(),
+                    reason,
+                }
             })?;
         }
         crate::Method::None => {}
@@ -117,6 +161,9 @@ pub fn run_child_test(name: &str, env: &[(&str, &str)]) -> std::process::Output 
         "DYNKEY_QUEUE",
         "DYNKEY_QUERY",
         "DYNKEY_PERF_MAP",
+        "DYNKEY_SIGNAL",
+        "DYNKEY_SIGNAL_TIMEOUT_MS",
+        "DYNKEY_REGISTER_EARLY",
     ] {
         cmd.env_remove(var);
     }

@@ -4,18 +4,21 @@
 //! for the 8-byte word a site or stub must hold in a given state, and for the
 //! word it must hold now (to verify before writing). Every encoding lives in
 //! the architecture file chosen below; the `not(...)` default is a file that
-//! patches nothing, so unknown targets build and use the atomic kind.
+//! patches nothing, so other targets (and `--cfg dynkey_atomic_only` builds)
+//! compile the same core and use the atomic kind.
 //!
 //! A *word* is the naturally aligned 8-byte unit that contains a whole patched
 //! instruction. Changing a word with one atomic store is what keeps a running
 //! thread from ever seeing half an instruction (invariant `[ONE-STORE]` in the
 //! crate docs).
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+// `dynkey_patching` is set by build.rs on x86-64 Linux, unless the build
+// asks for the fallback (`--cfg dynkey_atomic_only`).
+#[cfg(dynkey_patching)]
 #[path = "x86_64.rs"]
 mod imp;
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(dynkey_patching))]
 #[path = "fallback.rs"]
 mod imp;
 

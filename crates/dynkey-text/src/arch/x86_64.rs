@@ -1,8 +1,8 @@
 //! x86-64 encodings (Linux).
 //!
-//! Sources: Intel SDM vol. 2 (NOP `0F 1F /0`, JMP `E9 cd`, JMP `FF /4`,
-//! MOV `B8+rd id`, MOV `REX.W B8+rd io`, MOVZX `0F B6 /r`, RET `C3`,
-//! INT3 `CC`), vol. 3 section 8.1.3 (cross-modifying code needs a serializing
+//! Sources: Intel SDM vol. 2 (NOP `0F 1F /0` and `66 90`, JMP `E9 cd`,
+//! JMP `FF /4`, MOV `B8+rd id`, MOV `REX.W B8+rd io`, MOVZX `0F B6 /r`,
+//! RET `C3`, INT3 `CC`), vol. 3 section 8.1.3 (cross-modifying code needs a serializing
 //! instruction on the executing core).
 //!
 //! Branch sites are 5 bytes and toggle between the recommended 5-byte NOP and
@@ -11,11 +11,23 @@
 //!
 //! | stub | compiled-in word | patched word |
 //! |---|---|---|
-//! | link-time value | `movzx eax, byte [rip+code]; ret` (8 bytes) | `mov eax, imm32; ret; int3; int3` |
-//! | run-time value | (none) | `mov eax, imm32; ret; int3; int3` |
-//! | link-time call | `jmp [rip+code]; int3; int3` | `jmp rel32; int3 x3` |
+//! | link-time value | `movzx eax, byte [rip+code]; ret` (starts 0, 7) | `mov eax, imm32; xchg ax, ax; ret` (starts 0, 5, 7) |
+//! | run-time value | (none) | `mov eax, imm32; xchg ax, ax; ret` |
+//! | link-time call | `jmp [rip+code]; int3; int3` (starts 0, 6, 7) | `jmp rel32; int3 x3` (starts 0, 5, 6, 7) |
 //! | run-time call, near | (none) | `jmp rel32; int3 x3` |
 //! | run-time call, far | (none) | the `imm64` of `movabs r11, imm64; jmp r11` |
+//!
+//! **Instruction starts survive every rewrite.** A thread may be stopped
+//! (preempted, or in a signal handler) between two instructions of a word
+//! that is rewritten under it; it resumes at its saved address in the *new*
+//! bytes. So every instruction start of a word's old form is an instruction
+//! start of its new form: the patched value stub pads with the 2-byte NOP
+//! `66 90` (SDM vol. 2, NOP: "xchg ax, ax" is the 2-byte form) so its `ret`
+//! stays at byte 7 where the compiled-in `movzx`'s `ret` is, instead of
+//! leaving an `int3` there. Branch sites are one instruction in either form
+//! (their `0x2e` prefixes never change). A far call's immediate is inside
+//! one instruction. `code_table.rs` tests this for every transition the
+//! engine performs, with a decoder of exactly these opcodes.
 //!
 //! The far call form starts 2 bytes before an aligned word so its 8-byte
 //! immediate *is* the aligned word: retargeting it is one store, and no
@@ -33,7 +45,8 @@ pub(crate) const BRANCH_LEN: usize = 5;
 pub(crate) const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
 
 const JMP_REL32: u8 = 0xe9;
-const INT3: u8 = 0xcc;
+/// `int3`: fills stub padding, so a stray jump into it traps at once.
+pub(crate) const INT3: u8 = 0xcc;
 
 /// Bytes from the start of a far call stub slot to its entry point.
 pub(crate) const FAR_ENTRY_OFFSET: usize = 6;
@@ -67,9 +80,11 @@ pub(crate) fn jmp5_target(site: usize, bytes: &[u8]) -> Option<usize> {
     Some((site as i64 + 5 + d as i64) as usize)
 }
 
-/// Patched value stub: `mov eax, value; ret; int3; int3`.
+/// Patched value stub: `mov eax, value; xchg ax, ax; ret`. The 2-byte NOP
+/// keeps the `ret` at byte 7, where the compiled-in form has its `ret` (see
+/// the module docs: a thread stopped there resumes on a `ret`, not an `int3`).
 pub(crate) fn value_word(value: bool) -> u64 {
-    u64::from_le_bytes([0xb8, value as u8, 0, 0, 0, 0xc3, INT3, INT3])
+    u64::from_le_bytes([0xb8, value as u8, 0, 0, 0, 0x66, 0x90, 0xc3])
 }
 
 /// Whether `word` is the compiled-in link-time value stub,
@@ -103,6 +118,30 @@ pub(crate) fn far_call_slot(target: usize) -> [u8; FAR_SLOT_LEN] {
     slot[8..16].copy_from_slice(&(target as u64).to_le_bytes());
     slot[16..19].copy_from_slice(&[0x41, 0xff, 0xe3]); // jmp r11
     slot
+}
+
+/// Reads the aligned word at `addr` of an executable view, with one 8-byte
+/// load that is outside Rust's memory model (the bytes are code, and may be
+/// a mapping Rust never wrote).
+///
+/// # Safety
+///
+/// `addr` is 8-aligned and mapped readable for the duration of the call.
+pub(crate) unsafe fn read_code_word(addr: usize) -> u64 {
+    let word: u64;
+    // SAFETY: the caller guarantees an aligned, readable address; an aligned
+    // 8-byte `mov` is one single-copy-atomic access (SDM vol. 3, 8.1.1), so
+    // a concurrent [ONE-STORE] store through an alias is seen whole or not
+    // at all. The asm only reads memory.
+    unsafe {
+        core::arch::asm!(
+            "mov {w}, qword ptr [{a}]",
+            a = in(reg) addr,
+            w = out(reg) word,
+            options(nostack, preserves_flags, readonly),
+        )
+    };
+    word
 }
 
 /// How this process serializes its core, chosen once (0: not yet).
@@ -217,6 +256,13 @@ mod tests {
     }
 
     #[test]
+    fn code_words_read_what_was_stored() {
+        let w: u64 = 0x1122_3344_5566_7788;
+        // SAFETY: a local, 8-aligned and readable.
+        assert_eq!(unsafe { read_code_word(&w as *const u64 as usize) }, w);
+    }
+
+    #[test]
     fn nop5_is_the_recommended_form() {
         assert_eq!(NOP5, [0x0f, 0x1f, 0x44, 0x00, 0x00]);
     }
@@ -262,11 +308,11 @@ mod tests {
     fn value_words() {
         assert_eq!(
             value_word(true).to_le_bytes(),
-            [0xb8, 1, 0, 0, 0, 0xc3, 0xcc, 0xcc]
+            [0xb8, 1, 0, 0, 0, 0x66, 0x90, 0xc3]
         );
         assert_eq!(
             value_word(false).to_le_bytes(),
-            [0xb8, 0, 0, 0, 0, 0xc3, 0xcc, 0xcc]
+            [0xb8, 0, 0, 0, 0, 0x66, 0x90, 0xc3]
         );
         let compiled = u64::from_le_bytes([0x0f, 0xb6, 0x05, 1, 2, 3, 4, 0xc3]);
         assert!(is_compiled_value_word(compiled));

@@ -19,6 +19,9 @@
 //!
 //! The committing thread itself serializes with a local instruction
 //! (`arch::serialize_local`), since neither method targets the caller.
+//!
+//! [`run`] is what establishes `[SYNC-BEFORE-RETURN]`: `commit.rs` calls it
+//! after a batch's stores and before publishing any state.
 
 use std::time::Duration;
 

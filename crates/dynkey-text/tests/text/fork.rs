@@ -1,4 +1,6 @@
-//! After `fork()`, parent and child patch only their own code.
+//! After `fork()`, parent and child patch only their own code, and the
+//! child copies the code pages lazily, on its first patch (issue 10: the
+//! eager copy in the atfork child handler cost every `pre_exec` fork).
 
 use dynkey_text::{Change, RawKey, branch_unlikely, commit};
 
@@ -9,6 +11,20 @@ static FORKED: RawKey = RawKey::new(false);
 #[inline(never)]
 fn forked_site() -> bool {
     branch_unlikely!(FORKED)
+}
+
+/// The inode of the file mapped at `addr` (the memfd, for taken-over text).
+fn inode_at(addr: usize) -> Option<u64> {
+    std::fs::read_to_string("/proc/self/maps")
+        .ok()?
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| {
+            let (a, b) = f[0].split_once('-').unwrap();
+            usize::from_str_radix(a, 16).unwrap() <= addr
+                && addr < usize::from_str_radix(b, 16).unwrap()
+        })
+        .and_then(|f| f[4].parse().ok())
 }
 
 #[test]
@@ -34,6 +50,8 @@ fn child_fork() {
     let status = dynkey_text::status().unwrap();
     commit(&[Change::Key(&FORKED, true)]).unwrap();
     assert!(forked_site());
+    let site_addr = forked_site as *const () as usize;
+    let parent_inode = inode_at(site_addr);
     let mut to_child = [0i32; 2];
     // SAFETY: pipe fills the two-element array.
     assert_eq!(unsafe { libc::pipe(to_child.as_mut_ptr()) }, 0);
@@ -41,10 +59,20 @@ fn child_fork() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        // Child: its own commit must not reach the parent...
+        // Child: until its first patch it shares the parent's pages...
         let mut ok = forked_site();
+        let shared_at_first = inode_at(site_addr) == parent_inode;
+        // ...its own commit copies them, and must not reach the parent...
         ok &= commit(&[Change::Key(&FORKED, false)]).is_ok();
         ok &= !forked_site();
+        let own_after = inode_at(site_addr) != parent_inode;
+        // (The atomic kind has no code pages to share or copy.)
+        let patched = status.site_kind == dynkey_text::SiteKind::Inline;
+        if patched && !(shared_at_first && own_after) {
+            // Report which half failed: 2 = copied eagerly, 3 = never copied.
+            // SAFETY: _exit ends the child without running the parent's atexit state.
+            unsafe { libc::_exit(if shared_at_first { 3 } else { 2 }) };
+        }
         // ...and, after the parent commits (it writes a byte when done),
         // the child's site must still show the child's state.
         let mut b = [0u8; 1];
@@ -70,6 +98,14 @@ fn child_fork() {
         "the parent's code followed only the parent"
     );
     assert!(
+        !(libc::WIFEXITED(wstatus) && libc::WEXITSTATUS(wstatus) == 2),
+        "the child copied its pages before its first patch (eagerly, in the fork handler)"
+    );
+    assert!(
+        !(libc::WIFEXITED(wstatus) && libc::WEXITSTATUS(wstatus) == 3),
+        "the child's first commit did not give it its own pages"
+    );
+    assert!(
         child_ok,
         "the child's code followed only the child (status {wstatus}), kind {:?}",
         status.site_kind
@@ -81,10 +117,12 @@ fn child_fork() {
     let raw = unsafe { libc::syscall(libc::SYS_fork) };
     assert!(raw >= 0, "raw fork failed");
     if raw == 0 {
+        // (Only patched code pages are shared: the atomic kind's keys are
+        // plain memory, private to the child.)
         let refused = matches!(
             commit(&[Change::Key(&FORKED, false)]),
             Err(dynkey_text::Error::Unavailable { .. })
-        );
+        ) || status.site_kind != dynkey_text::SiteKind::Inline;
         // SAFETY: ends the child at once.
         unsafe { libc::_exit(if refused { 0 } else { 1 }) };
     }

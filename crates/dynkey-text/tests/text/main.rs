@@ -7,7 +7,17 @@
 //!   is configured once per process).
 //! - `stress`: G1, G2 and G4 under many threads, for every site kind and
 //!   rendezvous method, each in a child process under a W^X seccomp filter.
-//! - `fork`: a fork child stops sharing code pages with its parent.
+//! - `fork`: a fork child stops sharing code pages with its parent, on its
+//!   first patch.
+//! - issue 10's regressions, each reproduced first on the old code:
+//!   `value_stub` (a thread parked inside a stub during start-up),
+//!   `uprobes` (breakpoints on taken-over pages), `seccomp` (membarrier
+//!   under a filter that kills on it), `signals` (threads and handlers that
+//!   are not the rendezvous's own), `views` (a remapped executable view).
+//!
+//! Tests that only make sense for patched sites are compiled out when the
+//! crate is built without patching (`--cfg dynkey_atomic_only`, other
+//! targets); `patch_only_tests` then says which.
 //!
 //! Child processes re-run this binary on one `#[ignore]`d test, selected by
 //! name, with the `DYNKEY_CHILD` variable telling it what to do.
@@ -16,8 +26,31 @@ mod commit;
 mod fork;
 mod modes;
 mod queue_modes;
+mod seccomp;
+mod signals;
 mod stress;
+#[cfg(dynkey_patching)]
+mod uprobes;
+#[cfg(dynkey_patching)]
+mod value_stub;
+#[cfg(dynkey_patching)]
+mod views;
 mod workload;
+
+/// Says, once per run, which tests this build left out.
+#[cfg(not(dynkey_patching))]
+#[test]
+fn patch_only_tests() {
+    use std::io::Write;
+    // Written to stderr directly: libtest does not capture it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "dynkey-text: built without patching (dynkey_atomic_only or another target): \
+         patched-kind tests compiled out: stress inline/trampoline, uprobes, value_stub, views, \
+         modes perf_map and none_with_{{patched,auto}}_sites, and the code_table boundaries unit tests"
+    );
+    const { assert!(!dynkey_text::PATCHING_COMPILED) };
+}
 
 use std::process::Output;
 

@@ -57,12 +57,44 @@ fn forced_signal_skips_membarrier_registration() {
 }
 
 #[test]
-fn default_registers_membarrier_before_main() {
+fn default_registers_membarrier_at_first_use() {
+    // Issue 10, item 3: no constructor calls membarrier unless asked to.
     let j = run("flip", &[]);
     assert_eq!(j["method"], "membarrier");
-    assert_eq!(j["registered_at_start"], true);
-    assert_eq!(j["kind"], "inline");
+    assert_eq!(
+        j["registered_at_start"], false,
+        "registration waits for the runtime's start"
+    );
+    assert_eq!(
+        j["kind"],
+        if dynkey_text::PATCHING_COMPILED {
+            "inline"
+        } else {
+            "atomic"
+        }
+    );
     assert_eq!(j["fallback"], serde_json::Value::Null);
+}
+
+#[test]
+fn early_registration_is_opt_in() {
+    let j = run("flip", &[("DYNKEY_REGISTER_EARLY", "1")]);
+    assert_eq!(j["method"], "membarrier");
+    assert_eq!(
+        j["registered_at_start"], true,
+        "DYNKEY_REGISTER_EARLY=1 registers before main (one thread, no seccomp)"
+    );
+    let j = run(
+        "flip",
+        &[
+            ("DYNKEY_REGISTER_EARLY", "1"),
+            ("DYNKEY_RENDEZVOUS", "signal"),
+        ],
+    );
+    assert_eq!(
+        j["registered_at_start"], false,
+        "not when signals are forced"
+    );
 }
 
 #[test]
@@ -77,6 +109,7 @@ fn counters_count_commits_and_rendezvous() {
     assert_eq!(j["commit_histogram_count"], 3);
 }
 
+#[cfg(dynkey_patching)]
 #[test]
 fn none_with_patched_sites_is_refused() {
     let j = run(
@@ -90,6 +123,7 @@ fn none_with_patched_sites_is_refused() {
     );
 }
 
+#[cfg(dynkey_patching)]
 #[test]
 fn none_with_auto_sites_falls_back_to_atomic() {
     let j = run("start", &[("DYNKEY_RENDEZVOUS", "none")]);
@@ -127,6 +161,7 @@ fn configuration_in_code_wins_and_is_set_once() {
     );
 }
 
+#[cfg(dynkey_patching)]
 #[test]
 fn perf_map_names_the_taken_over_text() {
     let j = run("perfmap", &[("DYNKEY_PERF_MAP", "1")]);
@@ -182,9 +217,15 @@ fn child_case() {
         j["map"] = format!("/tmp/perf-{}.map", std::process::id()).into();
     }
     if case == "flip" {
-        // A helper thread so a signal rendezvous has someone to signal.
+        // A helper thread so a signal rendezvous has someone to signal,
+        // running (a thread being created blocks every signal for a moment).
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let helper = std::thread::spawn(move || rx.recv());
+        let (up_tx, up_rx) = std::sync::mpsc::channel::<()>();
+        let helper = std::thread::spawn(move || {
+            up_tx.send(()).unwrap();
+            rx.recv()
+        });
+        up_rx.recv().unwrap();
         let before = site();
         commit(&[Change::Key(&KEY, true)]).unwrap();
         let during = site();

@@ -15,6 +15,13 @@
 //!   the next commit (a handshake, no sleeping), so every commit is checked
 //!   by every worker.
 //!
+//! G1 (no torn code) is checked in every execution: site `i` returns
+//! `2 * i + taken`, so any other value is a torn result. The constant also
+//! makes every generated site's function distinct *in code*, not only in
+//! the key it names: LLVM merges functions that differ only in a symbol
+//! (8,192 closures became 256 functions and the section held 259 records),
+//! and `records` counts what the linker really kept.
+//!
 //! G4 (state implies code) is checked in the passes that overlap a commit:
 //! at most one commit can publish during a pass (the next one waits for
 //! the handshake), so once a worker reads a key's state as different from
@@ -39,7 +46,15 @@ pub static STUB_KEYS: [RawKey; NKEYS] = [const { RawKey::new(false) }; NKEYS];
 
 macro_rules! push_sites {
     ($v:ident, $base:expr, 1) => {
-        $v.push(|| branch_unlikely_at!(INLINE_KEYS, ($base) % NKEYS));
+        $v.push(|| {
+            // A constant item: folded even in debug builds.
+            const OFF: u32 = (2 * ($base)) as u32;
+            if branch_unlikely_at!(INLINE_KEYS, ($base) % NKEYS) {
+                OFF + 1
+            } else {
+                OFF
+            }
+        });
     };
     ($v:ident, $base:expr, 2) => {
         push_sites!($v, $base, 1);
@@ -96,11 +111,28 @@ macro_rules! push_sites {
 }
 
 /// The compiled-in sites: site `i` tests `INLINE_KEYS[i % NKEYS]` and
-/// returns whether it took the enabled branch.
-pub fn inline_sites() -> Vec<fn() -> bool> {
-    let mut v: Vec<fn() -> bool> = Vec::with_capacity(INLINE_SITES);
+/// returns `2 * i + 1` if it took the enabled branch, else `2 * i`.
+pub fn inline_sites() -> Vec<fn() -> u32> {
+    let mut v: Vec<fn() -> u32> = Vec::with_capacity(INLINE_SITES);
     push_sites!(v, 0usize, 8192);
     v
+}
+
+/// Site records (or run-time stubs) the runtime holds for the keys of
+/// `kind`: what the linker really kept, whatever the source generated.
+pub fn records(kind: Kind) -> u64 {
+    let keys: &'static [RawKey; NKEYS] = match kind {
+        Kind::Inline => &INLINE_KEYS,
+        Kind::Trampoline => &STUB_KEYS,
+    };
+    keys.iter()
+        .map(|k| {
+            dynkey_text::key_site_counts(k)
+                .expect("runtime")
+                .iter()
+                .sum::<u64>()
+        })
+        .sum()
 }
 
 /// Which sites the workers run.
@@ -125,6 +157,10 @@ pub struct Params {
 pub struct Outcome {
     /// Rendezvous the commits reported.
     pub rendezvous: usize,
+    /// Site executions, all checked for a torn result.
+    pub executions: u64,
+    /// Executions whose result was neither of the site's two forms (G1).
+    pub torn: u64,
     /// Site executions that showed a state older than a returned commit.
     pub stale: u64,
     /// Site executions that ran old code after reading the new state (G4).
@@ -148,16 +184,17 @@ impl Outcome {
 }
 
 enum Site {
-    Compiled(fn() -> bool),
-    Runtime(ValueSite),
+    Compiled(fn() -> u32),
+    Runtime(u32, ValueSite),
 }
 
 impl Site {
+    /// `2 * i + taken` for site `i`.
     #[inline]
-    fn run(&self) -> bool {
+    fn run(&self) -> u32 {
         match self {
             Site::Compiled(f) => f(),
-            Site::Runtime(s) => s.get(),
+            Site::Runtime(i, s) => 2 * i + s.get() as u32,
         }
     }
 }
@@ -175,7 +212,8 @@ pub fn run(p: &Params) -> Outcome {
         Kind::Inline => &INLINE_KEYS,
         Kind::Trampoline => &STUB_KEYS,
     };
-    let sites: Vec<(usize, Site)> = match p.kind {
+    // (key, site index, site)
+    let sites: Vec<(usize, u32, Site)> = match p.kind {
         Kind::Inline => {
             assert!(
                 p.sites <= INLINE_SITES,
@@ -185,15 +223,13 @@ pub fn run(p: &Params) -> Outcome {
                 .into_iter()
                 .take(p.sites)
                 .enumerate()
-                .map(|(i, f)| (i % NKEYS, Site::Compiled(f)))
+                .map(|(i, f)| (i % NKEYS, i as u32, Site::Compiled(f)))
                 .collect()
         }
         Kind::Trampoline => (0..p.sites)
             .map(|i| {
-                (
-                    i % NKEYS,
-                    Site::Runtime(ValueSite::new(&keys[i % NKEYS]).expect("run-time site")),
-                )
+                let site = ValueSite::new(&keys[i % NKEYS]).expect("run-time site");
+                (i % NKEYS, i as u32, Site::Runtime(i as u32, site))
             })
             .collect(),
     };
@@ -213,9 +249,14 @@ pub fn run(p: &Params) -> Outcome {
         .collect();
     let stale = AtomicU64::new(0);
     let checked = AtomicU64::new(0);
+    let executions = AtomicU64::new(0);
+    let torn = AtomicU64::new(0);
+    let started = AtomicU64::new(0);
 
     let mut outcome = Outcome {
         rendezvous: 0,
+        executions: 0,
+        torn: 0,
         stale: 0,
         state_ahead: 0,
         checked: 0,
@@ -227,15 +268,20 @@ pub fn run(p: &Params) -> Outcome {
             let (sites, expected, prev, epoch, stop, seen) =
                 (&sites, &expected, &prev, &epoch, &stop, &seen[w]);
             let (stale, checked, state_ahead) = (&stale, &checked, &state_ahead);
+            let (executions, torn, started) = (&executions, &torn, &started);
             s.spawn(move |_| {
+                started.fetch_add(1, Ordering::Release);
                 let (mut my_stale, mut my_checked, mut my_ahead) = (0u64, 0u64, 0u64);
+                let (mut my_runs, mut my_torn) = (0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
                     let e1 = epoch.load(Ordering::Acquire);
                     let overlapping = e1 % 2 == 1;
                     let mut wrong = 0u64;
-                    for (key, site) in sites {
+                    for (key, i, site) in sites {
                         let state = overlapping && keys[*key].is_enabled();
-                        let ran = site.run();
+                        let v = site.run();
+                        my_torn += (v >> 1 != *i) as u64;
+                        let ran = v & 1 == 1;
                         if ran != expected[*key].load(Ordering::Relaxed) {
                             wrong += 1;
                         }
@@ -246,6 +292,7 @@ pub fn run(p: &Params) -> Outcome {
                             my_ahead += 1;
                         }
                     }
+                    my_runs += sites.len() as u64;
                     let e2 = epoch.load(Ordering::Acquire);
                     if e1 == e2 && e1 % 2 == 0 {
                         my_stale += wrong;
@@ -254,6 +301,8 @@ pub fn run(p: &Params) -> Outcome {
                     }
                 }
                 stale.fetch_add(my_stale, Ordering::Relaxed);
+                executions.fetch_add(my_runs, Ordering::Relaxed);
+                torn.fetch_add(my_torn, Ordering::Relaxed);
                 state_ahead.fetch_add(my_ahead, Ordering::Relaxed);
                 checked.fetch_add(my_checked, Ordering::Relaxed);
             });
@@ -268,6 +317,11 @@ pub fn run(p: &Params) -> Outcome {
             }
         }
         let _stop = StopOnDrop(&stop);
+        // Commit once every worker runs: a thread being created blocks every
+        // signal for a moment, and a signal rendezvous would report it.
+        while started.load(Ordering::Acquire) < p.threads as u64 {
+            std::thread::yield_now();
+        }
         let mut rng = p.seed | 1;
         let mut states: Vec<bool> = keys.iter().map(|k| k.is_enabled()).collect();
         for c in 0..p.commits as u64 {
@@ -303,6 +357,8 @@ pub fn run(p: &Params) -> Outcome {
     })
     .expect("a worker panicked");
     outcome.stale = stale.load(Ordering::Relaxed);
+    outcome.executions = executions.load(Ordering::Relaxed);
+    outcome.torn = torn.load(Ordering::Relaxed);
     outcome.state_ahead = state_ahead.load(Ordering::Relaxed);
     outcome.checked = checked.load(Ordering::Relaxed);
     outcome.commit_us.sort_by(f64::total_cmp);
