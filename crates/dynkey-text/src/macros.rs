@@ -357,11 +357,26 @@ macro_rules! link_call {
         $vis mod $name {
             use super::*;
             pub type Sig = fn($($ty),*) $(-> $ret)?;
-            pub static TARGETS: &[Sig] = &[$($target as Sig),+];
-            static CODES: &[$crate::CodePtr] = &[$($crate::CodePtr::new(($target as Sig) as *const ())),+];
+            // A typed binding, not an `as` cast: a target of another
+            // signature is a "mismatched types" error at the target's own
+            // name, saying which signature was expected.
+            pub static TARGETS: &[Sig] = &[$({
+                let target: Sig = $target;
+                target
+            }),+];
+            static CODES: &[$crate::CodePtr] = &[$($crate::CodePtr::new({
+                let target: Sig = $target;
+                target
+            } as *const ())),+];
             pub static RAW: $crate::RawCall = $crate::RawCall::new(CODES);
             $crate::__link_call_stub!(RAW, $name, ($($arg: $ty),*) $(-> $ret)?);
         }
+    };
+    ($(#[$m:meta])* $vis:vis static $name:ident : fn($($ty:ty),* $(,)?) $(-> $ret:ty)? = [$($target:path),+ $(,)?] $(;)?) => {
+        ::core::compile_error!(::core::concat!(
+            "link_call!/static_call! `", ::core::stringify!($name),
+            "`: name the parameters, e.g. `fn(x: u64) -> u64` (the stub is declared with them)"
+        ));
     };
 }
 
@@ -408,9 +423,11 @@ macro_rules! __link_call_stub {
     ($raw:ident, $name:ident, ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
         $crate::__atomic_record!(global, $raw, "2");
         fn stub($($arg: $ty),*) $(-> $ret)? {
-            // SAFETY: RAW.current() is always one of CODES, all of type Sig.
-            let f: Sig = unsafe { $crate::FnPtr::from_code($raw.current()) };
-            f($($arg),*)
+            // The published target (Acquire: a commit publishes it before it
+            // returns, so G2 holds), an index into TARGETS, which are typed:
+            // no pointer cast, so any signature works (borrowed arguments
+            // included).
+            (TARGETS[$raw.target_index()])($($arg),*)
         }
         pub const STUB: Sig = stub;
     };

@@ -91,6 +91,31 @@ impl<F: Copy> StaticCall<F> {
 /// Declares a named static call with its registered targets (at module
 /// level; parameters must be named). The first target is current.
 ///
+/// A target of another signature is an error at the target, naming the
+/// signature the call expects:
+///
+/// ```compile_fail,E0308
+/// fn narrow(x: u32) -> u64 { x as u64 }
+/// dynkey::static_call!(static BAD: fn(x: u64) -> u64 = [narrow]);
+/// # fn main() {}
+/// ```
+///
+/// (its twin, which compiles:)
+///
+/// ```
+/// fn wide(x: u64) -> u64 { x }
+/// dynkey::static_call!(static GOOD: fn(x: u64) -> u64 = [wide]);
+/// # fn main() { assert_eq!(GOOD.get()(3), 3); }
+/// ```
+///
+/// Unnamed parameters are an error that says to name them:
+///
+/// ```compile_fail
+/// fn wide(x: u64) -> u64 { x }
+/// dynkey::static_call!(static UNNAMED: fn(u64) -> u64 = [wide]);
+/// # fn main() {}
+/// ```
+///
 /// ```
 /// fn fnv(data: &[u8]) -> u64 { data.iter().fold(0xcbf29ce484222325, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3)) }
 /// fn zero(_: &[u8]) -> u64 { 0 }
@@ -125,5 +150,11 @@ macro_rules! static_call {
                 &LINK::RAW,
             );
         }
+    };
+    ($(#[$m:meta])* $vis:vis static $name:ident : fn($($ty:ty),* $(,)?) $(-> $ret:ty)? = [$($target:path),+ $(,)?] $(;)?) => {
+        ::core::compile_error!(::core::concat!(
+            "static_call! `", ::core::stringify!($name),
+            "`: name the parameters, e.g. `fn(x: u64) -> u64` (the stub is declared with them)"
+        ));
     };
 }

@@ -377,12 +377,10 @@ pub(crate) struct Committed {
     pub lag: Option<Error>,
 }
 
-/// Whether a commit error came after the change was applied.
+/// Whether a commit error came after the change was applied (decided in
+/// one place, by the patching layer).
 pub(crate) fn lagging(e: &dynkey_text::Error) -> bool {
-    matches!(
-        e,
-        dynkey_text::Error::RendezvousTimeout { .. } | dynkey_text::Error::Rendezvous { .. }
-    )
+    e.applied_but_may_lag()
 }
 
 fn key_id(k: &'static StaticKey) -> usize {
