@@ -67,12 +67,16 @@
 //! instruction runs, and lists errata for unsynchronized cross-modifying
 //! code; the Linux kernel therefore patches live text with the `int3`
 //! sequence of `text_poke_bp`, at the price of a trap handler and three
-//! rendezvous per batch. Our stress runs (`examples/stress.rs`, every
-//! execution of every site checked for a torn result: a wrong branch or a
-//! value that is not one of its two forms) saw none in 2.8 billion checked
-//! site executions of 8,192 distinct inline sites and 8,192 run-time stubs
-//! on this machine (2 vCPUs, AMD EPYC, KVM; the figures and command are in
-//! `examples/stress.rs`). That is evidence, not proof.
+//! rendezvous per batch. Our evidence is the stress example
+//! (`examples/stress.rs`, 8 threads running 8,192 distinct sites while 5,000
+//! commits rewrite random batches of them, every execution checked): on this
+//! machine (2 vCPUs, AMD EPYC, KVM) four runs made 79.5 billion checked
+//! site executions, 36.0 billion on inline sites (each returns its own
+//! constant, so a torn jump, which would land elsewhere, cannot go
+//! unnoticed) and 43.5
+//! billion on run-time value stubs, across 20,000 commits, with no torn
+//! result, no crash and no stale state after a commit returned. That is
+//! evidence, not proof.
 //!
 //! # Safety
 //!

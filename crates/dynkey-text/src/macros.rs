@@ -453,6 +453,11 @@ macro_rules! __stub_symbol {
 /// identifier), in link order. The macro adds a sentinel of its own so the
 /// section, and its `__start_`/`__stop_` symbols, always exist; it is left
 /// out of the result.
+///
+/// Not API: `dynkey` collects its callsites, keys, calls and class maps
+/// with it. It lives here, hidden, because it reads memory between
+/// linker-defined symbols (`unsafe`), and the workspace keeps `unsafe` code
+/// in this crate.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! linker_section {

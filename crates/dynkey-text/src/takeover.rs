@@ -134,9 +134,19 @@ pub(crate) fn file_text(map: &MapsLine, start: usize, end: usize) -> Result<Vec<
     let what = || format!("text {start:#x}..{end:#x}");
     let file =
         open_backing(map).map_err(|e| format!("{} has no readable backing file ({e})", what()))?;
+    // Bytes past the end of the file read as zeros, as the kernel maps
+    // them in the last page of a mapping.
     let mut bytes = vec![0u8; end - start];
-    file.read_exact_at(&mut bytes, map.offset + (start - map.start) as u64)
-        .map_err(|e| format!("cannot read {} from its file: {e}", what()))?;
+    let at = map.offset + (start - map.start) as u64;
+    let mut n = 0;
+    while n < bytes.len() {
+        match file.read_at(&mut bytes[n..], at + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read {} from its file: {e}", what())),
+        }
+    }
     Ok(bytes)
 }
 
