@@ -16,14 +16,11 @@ pub fn env_is_set(name: &CStr) -> bool {
 }
 
 /// Whether the process has exactly one thread (`Threads:` in
-/// `/proc/self/status`). False when it cannot be read: callers use this to
-/// decide whether early work is safe, and unknown is not safe.
+/// `/proc/self/status`, read with libc into a stack buffer: no allocation).
+/// False when it cannot be read: callers use this to decide whether early
+/// work is safe, and unknown is not safe.
 pub fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .is_some_and(|n| n.trim() == "1")
-    })
+    crate::procfs::process_status().threads == Some(1)
 }
 
 #[cfg(test)]
