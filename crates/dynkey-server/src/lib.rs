@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod applier;
 mod auth;
 pub mod demo;
 mod error;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub browser: Arc<BrowserPolicy>,
     /// The fleet view, when this instance is in a fleet.
     pub fleet: Option<FleetView>,
+    /// The thread that applies mutating requests in batches.
+    applier: Arc<applier::Applier>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -120,6 +123,7 @@ impl AppState {
             request_timeout: Duration::from_secs(10),
             browser: Arc::new(BrowserPolicy::default()),
             fleet: None,
+            applier: applier::Applier::start(control),
         }
     }
 }

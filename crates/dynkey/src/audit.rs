@@ -9,8 +9,10 @@
 //!
 //! Entries are kept in memory, newest last, at most [`AUDIT_KEEP`]. With a
 //! state directory they are also appended to its `audit` file, one JSON
-//! object per line, which is read back at start and rewritten with the
-//! newest entries when it grows past twice the limit. A batch's entries are
+//! object per line; when it holds [`AUDIT_KEEP`] entries it becomes
+//! `audit.1` (replacing the previous one) and a new file starts, so the
+//! two files are bounded and always hold the newest entries, which are
+//! read back at start. A batch's entries are
 //! written with one `write` before its replies leave (they survive a crash
 //! of the process) but not fsynced: the journal, not the audit, is what
 //! must survive the machine.
@@ -140,8 +142,8 @@ impl Audit {
             self.entries.pop_front();
         }
         self.entries.push_back(e);
-        if self.file.as_ref().is_some_and(|f| f.2 > 2 * AUDIT_KEEP) {
-            self.rewrite();
+        if self.file.as_ref().is_some_and(|f| f.2 >= AUDIT_KEEP) {
+            self.rotate();
         }
     }
 
@@ -178,8 +180,11 @@ impl Audit {
     pub fn open(&mut self, dir: &Path) -> std::io::Result<()> {
         let path = dir.join("audit");
         let mut lines = 0;
-        if let Ok(f) = File::open(&path) {
-            let mut old: VecDeque<AuditEntry> = VecDeque::new();
+        let mut old: VecDeque<AuditEntry> = VecDeque::new();
+        let mut found = false;
+        for (file, current) in [(path.with_extension("1"), false), (path.clone(), true)] {
+            let Ok(f) = File::open(&file) else { continue };
+            found = true;
             for line in BufReader::new(f).lines() {
                 let Ok(line) = line else { break };
                 // A torn last line (a crash mid-write) is skipped.
@@ -188,9 +193,11 @@ impl Audit {
                         old.pop_front();
                     }
                     old.push_back(AuditEntry::from_line(l));
-                    lines += 1;
+                    lines += current as usize;
                 }
             }
+        }
+        if found {
             // Entries recorded before the directory was opened follow.
             let next = old.back().map_or(0, |e| e.id + 1);
             for mut e in std::mem::take(&mut self.entries) {
@@ -208,26 +215,20 @@ impl Audit {
         Ok(())
     }
 
-    fn rewrite(&mut self) {
+    /// Starts a new file, keeping the full one as `audit.1` (replacing the
+    /// one before): O(1) under the engine lock, and the two files hold at
+    /// least the newest [`AUDIT_KEEP`] entries.
+    fn rotate(&mut self) {
+        self.flush();
         let Some((path, _, _)) = &self.file else {
             return;
         };
         let path = path.clone();
-        let tmp = path.with_extension("tmp");
-        self.flush();
-        let result = (|| -> std::io::Result<File> {
-            let mut f = File::create(&tmp)?;
-            for e in &self.entries {
-                let mut text = serde_json::to_string(&e.line())?;
-                text.push('\n');
-                f.write_all(text.as_bytes())?;
-            }
-            std::fs::rename(&tmp, &path)?;
-            OpenOptions::new().append(true).open(&path)
-        })();
+        let result = std::fs::rename(&path, path.with_extension("1"))
+            .and_then(|()| OpenOptions::new().create(true).append(true).open(&path));
         match result {
-            Ok(f) => self.file = Some((path, BufWriter::new(f), self.entries.len())),
-            Err(e) => eprintln!("dynkey: cannot rewrite {}: {e}", path.display()),
+            Ok(f) => self.file = Some((path, BufWriter::new(f), 0)),
+            Err(e) => eprintln!("dynkey: cannot rotate {}: {e}", path.display()),
         }
     }
 }
@@ -287,5 +288,34 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![(2, "before-open"), (1, "b"), (0, "a")]
         );
+    }
+
+    #[test]
+    fn a_full_file_rotates_and_the_newest_entries_come_back() {
+        let d = std::env::temp_dir().join(format!("dynkey-audit-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut a = Audit::default();
+        a.open(&d).unwrap();
+        for i in 0..AUDIT_KEEP + 5 {
+            a.record(entry(&format!("u{i}")));
+        }
+        a.flush();
+        assert!(d.join("audit.1").exists(), "the full file rotated");
+        let mut b = Audit::default();
+        b.open(&d).unwrap();
+        let (page, _) = b.page(2, None);
+        let newest = (AUDIT_KEEP + 4) as u64;
+        assert_eq!(
+            page.iter()
+                .map(|e| (e.id, e.who.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (newest, format!("u{newest}")),
+                (newest - 1, format!("u{}", newest - 1))
+            ]
+        );
+        assert_eq!(b.page(usize::MAX - 1, None).0.len(), AUDIT_KEEP, "bounded");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -18,10 +18,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use crate::Error;
 use crate::engine::{Applied, Request};
 
-/// A queued request and, once done, its result.
+/// A queued request and, once done, its result. Each waiter sleeps on its
+/// own slot, so the end of a batch wakes exactly the requests it answered
+/// (a shared condition variable would wake every waiter, most of them to
+/// sleep again: a herd of context switches on every batch).
 struct Slot {
     request: Mutex<Option<Request>>,
     result: Mutex<Option<Result<Applied, Error>>>,
+    done: Condvar,
 }
 
 #[derive(Default)]
@@ -34,7 +38,6 @@ struct Queue {
 #[derive(Default)]
 pub(crate) struct Batcher {
     queue: Mutex<Queue>,
-    done: Condvar,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -54,15 +57,18 @@ impl Batcher {
         let slot = Arc::new(Slot {
             request: Mutex::new(Some(request)),
             result: Mutex::new(None),
+            done: Condvar::new(),
         });
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.waiting.push(slot.clone());
         if q.leading {
+            drop(q);
+            let mut result = slot.result.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                q = self.done.wait(q).unwrap_or_else(|e| e.into_inner());
-                if let Some(r) = take(&slot.result) {
+                if let Some(r) = result.take() {
                     return r;
                 }
+                result = slot.done.wait(result).unwrap_or_else(|e| e.into_inner());
             }
         }
         q.leading = true;
@@ -76,9 +82,9 @@ impl Batcher {
             let results = run(requests);
             for (s, r) in batch.iter().zip(results) {
                 *s.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                s.done.notify_one();
             }
             q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            self.done.notify_all();
             if q.waiting.is_empty() {
                 q.leading = false;
                 drop(q);

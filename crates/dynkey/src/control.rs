@@ -151,12 +151,7 @@ impl Control {
                 engine.process(&reg, &reqs)
             });
         if queries > 0 {
-            match &r {
-                Ok(a) => state.count_queries(a.queries, 0),
-                Err(e) if e.applied() => state.count_queries(queries, 0),
-                Err(Error::Query(errs)) => state.count_queries(0, errs.len()),
-                Err(_) => {}
-            }
+            self.count(&r, queries);
         }
         r
     }
@@ -171,6 +166,47 @@ impl Control {
     /// one rendezvous.
     pub fn submit(&self, op: Op, actor: &Actor) -> Result<Applied, Error> {
         self.run(vec![op], actor.clone(), Source::Operator)
+    }
+
+    /// Applies several operators' operations as one batch: one journal
+    /// write, one commit, one rendezvous; each keeps its own all-or-nothing
+    /// result, in order. For servers that gather concurrent requests
+    /// themselves (dynkeyd does, on one thread, so that requests waiting
+    /// for a batch hold no thread).
+    pub fn submit_batch(&self, ops: Vec<(Op, Actor)>) -> Vec<Result<Applied, Error>> {
+        let reqs: Vec<Request> = ops
+            .into_iter()
+            .map(|(op, actor)| Request {
+                ops: vec![op],
+                actor,
+                source: Source::Operator,
+            })
+            .collect();
+        let queries: Vec<bool> = reqs
+            .iter()
+            .map(|r| matches!(r.ops[0].kind, OpKind::Query(_)))
+            .collect();
+        let results = {
+            let mut engine = self.state.engine();
+            let reg = self.state.snapshot.load();
+            engine.process(&reg, &reqs)
+        };
+        for (r, is_query) in results.iter().zip(queries) {
+            if is_query {
+                self.count(r, 1);
+            }
+        }
+        results
+    }
+
+    /// Counts a request's queries for metrics.
+    fn count(&self, r: &Result<Applied, Error>, queries: usize) {
+        match r {
+            Ok(a) => self.state.count_queries(a.queries, 0),
+            Err(e) if e.applied() => self.state.count_queries(queries, 0),
+            Err(Error::Query(errs)) => self.state.count_queries(0, errs.len()),
+            Err(_) => {}
+        }
     }
 
     /// Runs a body of dyndbg queries: all of them or none. Every query is

@@ -24,7 +24,7 @@ use crate::Error;
 use crate::audit::{Audit, AuditEntry};
 use crate::expiry::{Timer, now};
 use crate::journal::{AddRecord, Journal, Record, StateError};
-use crate::layers::{Layers, LocalOp, Source, fold};
+use crate::layers::{Layers, LocalOp, PreparedCache, Source, fold};
 use crate::op::{FleetLayer, Op, OpKind};
 use crate::registry::Registry;
 use crate::table::{Base, Committed, Effect, Prepared, SiteChange, Table, prepare};
@@ -111,6 +111,9 @@ pub struct StateCounters {
     pub local_ops: usize,
 }
 
+/// Query bodies whose parse is kept (a map cleared when full).
+const PARSED_KEEP: usize = 256;
+
 const FSYNC_BUCKETS: usize = dynkey_text::BUCKETS;
 const BATCH_BUCKETS: usize = 12;
 
@@ -128,6 +131,10 @@ pub(crate) struct Engine {
     /// before the next record (a crash before then replays them, and
     /// replay folds them again, since what overwrote them is still there).
     pending_folds: Vec<u64>,
+    /// Local operations' prepared forms (see `layers::fold`).
+    prepared: PreparedCache,
+    /// Recently parsed query bodies (at most [`PARSED_KEEP`]).
+    parsed: std::collections::HashMap<String, std::sync::Arc<[dynkey_query::Query]>>,
     timer: &'static Timer,
 }
 
@@ -153,6 +160,8 @@ impl Engine {
             },
             refuse: None,
             pending_folds: Vec::new(),
+            prepared: PreparedCache::default(),
+            parsed: std::collections::HashMap::new(),
             timer,
         }
     }
@@ -163,13 +172,15 @@ impl Engine {
         let at = now();
         let mut results: Vec<Option<Result<Applied, Error>>> = vec![None; reqs.len()];
         let mut table = Table::new(reg, Base::Live);
-        // (request index, its effect, which of its ops to record) for the
-        // accepted ones. An empty query body is accepted and records nothing.
-        let mut accepted: Vec<(usize, Effect, Vec<bool>)> = Vec::new();
+        // (request index, its effect, its ops' prepared forms, None for an
+        // op not recorded) for the accepted ones. An empty query body is
+        // accepted and records nothing.
+        let mut accepted: Vec<(usize, Effect, Vec<Option<Prepared>>)> = Vec::new();
         let mut room = LOCAL_LIMIT.saturating_sub(self.layers.local.len());
         for (i, req) in reqs.iter().enumerate() {
             match self.admit(reg, req, &mut room) {
                 Ok(prepared) => {
+                    self.remember_parsed(req, &prepared);
                     let mut effect = Effect::default();
                     for p in &prepared {
                         let e = table.apply(p);
@@ -179,8 +190,8 @@ impl Engine {
                         effect.code |= e.code;
                     }
                     let record = prepared
-                        .iter()
-                        .map(|p| !matches!(p, Prepared::Query(q) if q.is_empty()))
+                        .into_iter()
+                        .map(|p| (!matches!(&p, Prepared::Query(q) if q.is_empty())).then_some(p))
                         .collect();
                     accepted.push((i, effect, record));
                 }
@@ -191,9 +202,12 @@ impl Engine {
 
         // Give the accepted operations their ids and journal them.
         let mut new_local: Vec<(usize, LocalOp)> = Vec::new();
-        for (i, _, record) in &accepted {
+        for (i, _, record) in &mut accepted {
             let i = *i;
-            for (op, _) in reqs[i].ops.iter().zip(record).filter(|(_, r)| **r) {
+            for (op, p) in reqs[i].ops.iter().zip(record.iter_mut()) {
+                let Some(p) = p.take() else { continue };
+                // Folding needs it; it stays valid (see `layers::fold`).
+                self.prepared.insert(self.next_id, p);
                 new_local.push((
                     i,
                     LocalOp {
@@ -269,7 +283,7 @@ impl Engine {
             .local
             .extend(new_local.into_iter().map(|(_, l)| l));
         if lasting {
-            let folded = fold(reg, &mut self.layers.local);
+            let folded = fold(reg, &mut self.layers.local, &mut self.prepared);
             self.note_folds(&folded);
         }
         self.after_change();
@@ -292,7 +306,33 @@ impl Engine {
             }
             *room -= req.ops.len();
         }
-        req.ops.iter().map(|o| prepare(reg, &o.kind)).collect()
+        req.ops
+            .iter()
+            .map(|o| match &o.kind {
+                // The same bodies come back (a UI, a script, a load): parse
+                // each once. Prepared queries name no site, so they do not
+                // depend on the registry.
+                OpKind::Query(body) => match self.parsed.get(body) {
+                    Some(q) => Ok(Prepared::Query(q.clone())),
+                    None => prepare(reg, &o.kind),
+                },
+                kind => prepare(reg, kind),
+            })
+            .collect()
+    }
+
+    /// Keeps the parse of a request's query bodies for the next time.
+    fn remember_parsed(&mut self, req: &Request, prepared: &[Prepared]) {
+        for (op, p) in req.ops.iter().zip(prepared) {
+            if let (OpKind::Query(body), Prepared::Query(q)) = (&op.kind, p)
+                && !self.parsed.contains_key(body)
+            {
+                if self.parsed.len() >= PARSED_KEEP {
+                    self.parsed.clear();
+                }
+                self.parsed.insert(body.clone(), q.clone());
+            }
+        }
     }
 
     /// Audits the operator requests of a batch and unwraps the results.
@@ -536,7 +576,7 @@ impl Engine {
             ));
             self.layers.fleet = replayed.fleet;
         }
-        let folded = fold(reg, &mut local);
+        let folded = fold(reg, &mut local, &mut self.prepared);
         self.layers.local = local;
         if let Err(e) = self.audit.open(dir) {
             notes.push(format!("audit log not kept in {}: {e}", dir.display()));

@@ -200,7 +200,7 @@ impl Cover {
                 self.calls.insert(*c as *const _ as usize);
             }
             Prepared::Query(queries) => {
-                for q in queries {
+                for q in queries.iter() {
                     let f = forced(q.op());
                     match self
                         .queries
@@ -220,18 +220,31 @@ impl Cover {
     }
 }
 
+/// Prepared forms of local operations, by id, so folding does not parse
+/// every operation again for every batch. A prepared operation stays valid
+/// as the registry grows (sites are only ever appended).
+pub(crate) type PreparedCache = dynkey_text::IntMap<u64, Prepared>;
+
 /// Folds away the local operations whose effects later operations without
 /// expiry overwrite (see the module docs); returns their ids.
-pub(crate) fn fold(reg: &Registry, local: &mut Vec<LocalOp>) -> Vec<u64> {
-    let prepared: Vec<Option<Prepared>> = local
-        .iter()
-        .map(|l| prepare(reg, &l.op.kind).ok())
-        .collect();
+pub(crate) fn fold(
+    reg: &Registry,
+    local: &mut Vec<LocalOp>,
+    cache: &mut PreparedCache,
+) -> Vec<u64> {
+    for l in local.iter() {
+        if !cache.contains_key(&l.id)
+            && let Ok(p) = prepare(reg, &l.op.kind)
+        {
+            cache.insert(l.id, p);
+        }
+    }
+    let prepared: Vec<Option<&Prepared>> = local.iter().map(|l| cache.get(&l.id)).collect();
     let mut cover = Cover::default();
     let mut drop = vec![false; local.len()];
     for i in (0..local.len()).rev() {
-        let Some(p) = &prepared[i] else { continue };
-        let next = prepared.get(i + 1).and_then(Option::as_ref);
+        let Some(p) = prepared[i] else { continue };
+        let next = prepared.get(i + 1).copied().flatten();
         let next_lasts = local.get(i + 1).is_some_and(|n| n.op.expires_at.is_none());
         if cover.covers(reg, p, next.filter(|_| next_lasts)) {
             drop[i] = true;
@@ -242,11 +255,14 @@ pub(crate) fn fold(reg: &Registry, local: &mut Vec<LocalOp>) -> Vec<u64> {
     }
     let mut folded = Vec::new();
     let mut i = 0;
+    let live: std::collections::HashSet<u64> = local.iter().map(|l| l.id).collect();
+    cache.retain(|id, _| live.contains(id));
     local.retain(|l| {
         let d = drop[i];
         i += 1;
         if d {
             folded.push(l.id);
+            cache.remove(&l.id);
         }
         !d
     });

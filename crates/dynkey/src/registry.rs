@@ -161,11 +161,10 @@ impl Registry {
         r
     }
 
-    /// The sites `q` selects, in registration order, using the indexes
-    /// where the query allows (a literal module or function name) and
-    /// testing each distinct module once otherwise.
+    /// The sites `q` selects, in registration order, using the smallest
+    /// index the query allows (a literal module, class or function name)
+    /// and testing each distinct module once otherwise.
     pub fn matching(&self, q: &Query, out: &mut Vec<u32>) {
-        let mut candidates: Vec<u32> = Vec::new();
         let module_literal = q
             .module()
             .filter(|m| !m.negated)
@@ -174,38 +173,51 @@ impl Registry {
             .func()
             .filter(|f| !f.negated)
             .and_then(|f| f.pattern.literal());
+        // Every index that applies, as a sorted candidate list; the
+        // shortest is tested site by site.
+        let mut best: Option<Vec<u32>> = None;
+        fn offer(best: &mut Option<Vec<u32>>, c: Vec<u32>) {
+            if best.as_ref().is_none_or(|b| c.len() < b.len()) {
+                *best = Some(c);
+            }
+        }
+        if let Some(f) = func_literal {
+            offer(&mut best, self.by_func.get(f).cloned().unwrap_or_default());
+        }
+        if let Some(c) = q.class() {
+            offer(&mut best, self.by_class.get(c).cloned().unwrap_or_default());
+        }
         if let Some(lit) = module_literal {
             let mut mods: Vec<u32> = self.by_path.get(lit).copied().into_iter().collect();
             mods.extend(self.by_crate.get(lit).into_iter().flatten().copied());
             mods.sort_unstable();
             mods.dedup();
-            candidates.extend(
-                mods.iter()
-                    .flat_map(|&m| self.modules[m as usize].1.iter().copied()),
-            );
-            candidates.sort_unstable();
-        } else if let Some(c) = q.class() {
-            candidates.extend(self.by_class.get(c).into_iter().flatten().copied());
-        } else if let Some(f) = func_literal {
-            candidates.extend(self.by_func.get(f).into_iter().flatten().copied());
-        } else if q.module().is_some() {
+            let mut c: Vec<u32> = mods
+                .iter()
+                .flat_map(|&m| self.modules[m as usize].1.iter().copied())
+                .collect();
+            c.sort_unstable();
+            offer(&mut best, c);
+        } else if best.is_none() && q.module().is_some() {
+            let mut c = Vec::new();
             for (path, sites) in &self.modules {
                 if q.matches_module(path) {
-                    candidates.extend(sites.iter().copied());
+                    c.extend(sites.iter().copied());
                 }
             }
-            candidates.sort_unstable();
-        } else {
-            out.extend(
-                (0..self.sites.len() as u32).filter(|&i| q.matches(&self.sites[i as usize].info())),
-            );
-            return;
+            c.sort_unstable();
+            offer(&mut best, c);
         }
-        out.extend(
-            candidates
-                .into_iter()
-                .filter(|&i| q.matches(&self.sites[i as usize].info())),
-        );
+        match best {
+            Some(candidates) => out.extend(
+                candidates
+                    .into_iter()
+                    .filter(|&i| q.matches(&self.sites[i as usize].info())),
+            ),
+            None => out.extend(
+                (0..self.sites.len() as u32).filter(|&i| q.matches(&self.sites[i as usize].info())),
+            ),
+        }
     }
 
     /// How many class'd sites `q` would select if it named their class: the

@@ -28,8 +28,8 @@ use crate::registry::Registry;
 /// An operation resolved against a registry.
 #[derive(Debug, Clone)]
 pub(crate) enum Prepared {
-    /// Parsed queries.
-    Query(Vec<Query>),
+    /// Parsed queries (shared: a parse is kept for bodies that come back).
+    Query(std::sync::Arc<[Query]>),
     /// Keys and their new states (later entries win).
     Keys(Vec<(&'static StaticKey, bool)>),
     /// A call and its new target's index.
@@ -43,7 +43,9 @@ pub(crate) enum Prepared {
 /// Resolves `kind` against `reg`: every name must exist, every query parse.
 pub(crate) fn prepare(reg: &Registry, kind: &OpKind) -> Result<Prepared, Error> {
     Ok(match kind {
-        OpKind::Query(body) => Prepared::Query(parse(body.as_bytes()).map_err(Error::Query)?),
+        OpKind::Query(body) => {
+            Prepared::Query(parse(body.as_bytes()).map_err(Error::Query)?.into())
+        }
         OpKind::Keys(keys) => {
             let mut out = Vec::with_capacity(keys.len());
             for (name, on) in keys {
@@ -203,6 +205,7 @@ impl<'r> Table<'r> {
         let mut effect = Effect::default();
         match op {
             Prepared::Query(queries) => {
+                let queries: &[Query] = queries;
                 effect.queries = queries.len();
                 let mut before: IntMap<u32, Flags> = IntMap::default();
                 let mut ids = Vec::new();

@@ -25,8 +25,7 @@ fn applied(a: &Applied) -> serde_json::Map<String, Value> {
 }
 
 async fn submit(s: &AppState, actor: Actor, op: Op) -> Result<Applied, ApiError> {
-    let c = s.control;
-    blocking(move || c.submit(op, &actor)).await
+    s.applier.submit(op, actor).await
 }
 
 /// `POST /control`: a body of dyndbg queries, all or nothing; with
