@@ -8,9 +8,8 @@ pub use dynkey_text::branch_unlikely;
 
 /// A compiled-in callsite (listed before it runs, like `pr_debug!`'s) with
 /// the given module, class and format, whose body runs when its `p` flag
-/// is on: the body is the enabled arm of an inline site (a NOP while off),
-/// laid out as a cold block. File, line and function are those of the
-/// outermost macro invocation.
+/// is on: the body is the enabled arm of an inline site (a NOP while off).
+/// File, line and function are those of the outermost macro invocation.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __guarded_callsite {
@@ -29,11 +28,11 @@ macro_rules! __guarded_callsite {
             }),
             ::core::option::Option::None,
         );
-        if $crate::macro_support::branch_unlikely!(__DYNKEY_CALLSITE) {
-            // Keeps the body (tracing's macro, say: large) out of the path
-            // that falls through the NOP.
-            ::core::hint::cold_path();
-            $body
-        }
+        // No `cold_path()` in the body: it would make LLVM treat the calls
+        // of the body (tracing's dispatch) as cold and not inline them (an
+        // enabled `dynkey_tracing::debug!` measured 1.4x tracing's own
+        // with it, 1.0x without; the disabled path is the same NOP either
+        // way, the body being the target of the site's jump).
+        if $crate::macro_support::branch_unlikely!(__DYNKEY_CALLSITE) $body
     }};
 }
