@@ -107,6 +107,7 @@ fn entry(meta: &'static Metadata<'static>) -> Entry {
             None => Entry::Unlisted(*meta.level() <= Level::INFO),
         },
         Err(err) => {
+            // Relaxed: it only decides who prints the report, once.
             if !REPORTED.swap(true, Ordering::Relaxed) {
                 eprintln!("dynkey-tracing: tracing callsites are not listed: {err}");
             }
