@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use dynkey::{Control, Method, SiteKind};
+use dynkey::{Control, Method, RowKind, SiteKind};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
@@ -48,7 +48,7 @@ const FAMILIES: &[Family] = &[
     },
     Family {
         name: "dynkey_sites",
-        help: "Sites by kind and key state.",
+        help: "Sites by kind (inline, trampoline, atomic; tracing for rows of tracing callsites) and key state.",
         kind: MetricType::GAUGE,
         labels: &["kind", "state"],
     },
@@ -264,6 +264,20 @@ impl Collector for DynkeyCollector {
                             )
                         })
                     })
+                    // Rows of tracing callsites: nothing patched, a flag read
+                    // by a tracing filter.
+                    .chain(
+                        [
+                            (c.tracing_rows.0, "disabled"),
+                            (c.tracing_rows.1, "enabled"),
+                        ]
+                        .map(|(n, state)| {
+                            gauge(
+                                n as f64,
+                                &[("kind", RowKind::Tracing.as_str()), ("state", state)],
+                            )
+                        }),
+                    )
                     .collect(),
             ),
             f(5, vec![histogram(&t.commit_duration)]),

@@ -21,7 +21,7 @@
 //! lock).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use dynkey_query::{ClassMap, Flags};
@@ -38,6 +38,7 @@ use crate::key::StaticKey;
 use crate::op::Op;
 use crate::registry::{ClassMapEntry, Origin, Registry};
 use crate::table::prepare;
+use crate::tracing_hook::ControlGuard;
 
 dynkey_text::linker_section!(fn compiled_callsites() -> [Callsite] in "dynkey_callsites_v1",
     sentinel = Callsite::__new("", "", 0, "", None, FuncName::Static(""), None));
@@ -79,9 +80,9 @@ pub(crate) fn start() -> &'static State {
 }
 
 impl State {
-    /// Takes the control lock.
-    pub fn engine(&self) -> MutexGuard<'_, Engine> {
-        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    /// Takes the control lock (its guard runs the tracing hook on release).
+    pub fn engine(&self) -> ControlGuard<'_, Engine> {
+        ControlGuard::new(self.engine.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Counts queries applied and refused, for metrics.

@@ -139,6 +139,8 @@ mod expiry;
 mod journal;
 mod key;
 mod layers;
+#[doc(hidden)]
+pub mod macro_support;
 mod op;
 mod ratelimit;
 mod registry;
@@ -147,6 +149,8 @@ pub mod sink;
 mod table;
 #[doc(hidden)]
 pub mod testing;
+mod tracing_hook;
+mod tracing_rows;
 mod view;
 
 /// Long-form documentation.
@@ -181,7 +185,8 @@ pub use layers::{LocalOp, Source};
 pub use op::{FleetLayer, MAX_TTL, Op, OpKind, TtlError, format_time, parse_time, parse_ttl};
 pub use ratelimit::{Decision, RateLimit, Window};
 pub use runtime_sites::{RuntimeSite, SiteSpec};
-pub use view::{CallInfo, Counters, KeyInfo, ParamInfo, SiteRow};
+pub use tracing_rows::{TracingRow, TracingSpec};
+pub use view::{CallInfo, Counters, KeyInfo, ParamInfo, RowKind, SiteRow};
 
 #[doc(hidden)]
 pub mod __private {

@@ -35,6 +35,10 @@ pub(crate) enum Origin {
     Compiled,
     /// Declared by data at run time: a trampoline stub.
     Runtime,
+    /// A `tracing` callsite, listed when tracing registered it
+    /// (`tracing_rows.rs`): its `p` flag is read as data by a tracing
+    /// filter, never patched.
+    Tracing,
 }
 
 /// One callsite and what matching needs of it.

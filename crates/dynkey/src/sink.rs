@@ -5,6 +5,11 @@
 //! (`TracingSink`, feature `tracing`), so output lands wherever the
 //! service already logs. The sink is read with an `arc-swap` load, only on
 //! the enabled path.
+//!
+//! The `tracing` bridge emits each callsite's messages as events written at
+//! that callsite (its module as target, its file and line), so subscribers
+//! filter and show them like the module's other events; it says how
+//! dynkey's flags and the subscriber's filter combine.
 
 use std::fmt;
 use std::io::Write;
@@ -77,8 +82,29 @@ impl Sink for LogSink {
     }
 }
 
-/// Sends messages to `tracing` as `DEBUG` events of target `dynkey`, with
-/// the callsite as fields.
+/// Sends messages to `tracing` as `DEBUG` events written at the
+/// callsite's own place: target and module path are the callsite's module,
+/// file and line its own. So a subscriber filters them like the events of
+/// that module (`RUST_LOG=my_crate::db=debug` keeps them) and shows them
+/// as it shows any event (fmt: the target, and file and line when asked).
+///
+/// The message is the callsite's message alone. The decorations of the
+/// `m`, `s` and `l` flags are already in the event's metadata (target,
+/// file, line), so they are not repeated; `f` and `t`, which metadata has
+/// no place for, add the fields `func` (the enclosing function) and `tid`
+/// (the OS thread id).
+///
+/// # Two gates
+///
+/// A message reaches the subscriber only when both say yes, in this order:
+/// the callsite's `p` flag (a NOP while off; nothing is formatted), then
+/// the subscriber's filter, asked about a `DEBUG` event of the callsite's
+/// module. A site turned on with `+p` under a subscriber filtering at
+/// `info` prints nothing: its event is dropped by the subscriber, whose
+/// filter dynkey cannot widen. Let the filter pass `debug` for the modules
+/// you control with dynkey (`RUST_LOG=info,my_crate=debug`), or use
+/// `dynkey-tracing`'s filter, which makes dyndbg flags the subscriber's
+/// filter.
 #[cfg(feature = "tracing")]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TracingSink;
@@ -86,23 +112,143 @@ pub struct TracingSink;
 #[cfg(feature = "tracing")]
 impl Sink for TracingSink {
     fn emit(&self, r: &Record<'_>) {
-        let msg = trimmed(r);
-        tracing::event!(
-            target: "dynkey",
-            tracing::Level::DEBUG,
-            module = r.module,
-            func = r.func,
-            file = r.file,
-            line = r.line,
-            "{}{}",
-            r.prefix,
-            msg
-        );
+        bridge::emit(r);
+    }
+}
+
+/// One tracing callsite per dynkey callsite, made when it first prints.
+#[cfg(feature = "tracing")]
+mod bridge {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::{LazyLock, OnceLock, RwLock};
+
+    use dynkey_query::Flags;
+    use tracing::callsite::{Callsite, Identifier};
+    use tracing::field::{Field, FieldSet, Value};
+    use tracing::level_filters::LevelFilter;
+    use tracing::metadata::Kind;
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Level, Metadata};
+
+    use super::Record;
+
+    const FIELDS: &[&str] = &["message", "func", "tid"];
+    const NEVER: u8 = 0;
+    const SOMETIMES: u8 = 1;
+    const ALWAYS: u8 = 2;
+
+    /// The tracing callsite of one dynkey callsite.
+    struct Bridge {
+        meta: OnceLock<Metadata<'static>>,
+        /// tracing's cached interest (`NEVER`, `SOMETIMES`, `ALWAYS`).
+        interest: AtomicU8,
+        fields: OnceLock<[Field; 3]>,
+    }
+
+    impl Callsite for Bridge {
+        fn set_interest(&self, interest: Interest) {
+            let v = if interest.is_never() {
+                NEVER
+            } else if interest.is_always() {
+                ALWAYS
+            } else {
+                SOMETIMES
+            };
+            // Relaxed: a cache of the subscribers' answer, as tracing's own
+            // callsites keep it; rebuilt by tracing under its own locks.
+            self.interest.store(v, Ordering::Relaxed);
+        }
+
+        fn metadata(&self) -> &Metadata<'_> {
+            // Set before the callsite is registered, the only way tracing
+            // learns of it.
+            self.meta
+                .get()
+                .expect("metadata is set before registration")
+        }
+    }
+
+    /// Bridges by line, then module and file (a few per line at most).
+    static BRIDGES: LazyLock<RwLock<HashMap<u32, Vec<&'static Bridge>>>> =
+        LazyLock::new(RwLock::default);
+
+    fn find(map: &HashMap<u32, Vec<&'static Bridge>>, r: &Record<'_>) -> Option<&'static Bridge> {
+        map.get(&r.line)?.iter().copied().find(|b| {
+            let m = b.metadata();
+            m.target() == r.module && m.file() == Some(r.file)
+        })
+    }
+
+    fn bridge(r: &Record<'_>) -> &'static Bridge {
+        if let Some(b) = find(&BRIDGES.read().unwrap_or_else(|e| e.into_inner()), r) {
+            return b;
+        }
+        let mut map = BRIDGES.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = find(&map, r) {
+            return b;
+        }
+        let b: &'static Bridge = Box::leak(Box::new(Bridge {
+            meta: OnceLock::new(),
+            interest: AtomicU8::new(NEVER),
+            fields: OnceLock::new(),
+        }));
+        let module: &'static str = Box::leak(r.module.to_owned().into_boxed_str());
+        let file: &'static str = Box::leak(r.file.to_owned().into_boxed_str());
+        let name: &'static str = Box::leak(format!("event {file}:{}", r.line).into_boxed_str());
+        let meta = b.meta.get_or_init(|| {
+            Metadata::new(
+                name,
+                module,
+                Level::DEBUG,
+                Some(file),
+                Some(r.line),
+                Some(module),
+                FieldSet::new(FIELDS, Identifier(b)),
+                Kind::EVENT,
+            )
+        });
+        let mut it = meta.fields().iter();
+        if let (Some(m), Some(f), Some(t)) = (it.next(), it.next(), it.next()) {
+            let _ = b.fields.set([m, f, t]);
+        }
+        // Asks every subscriber for its interest (set_interest above).
+        tracing::callsite::register(b);
+        map.entry(r.line).or_default().push(b);
+        b
+    }
+
+    pub(super) fn emit(r: &Record<'_>) {
+        if Level::DEBUG > LevelFilter::current() {
+            return;
+        }
+        let b = bridge(r);
+        // Relaxed: see `set_interest`.
+        let interest = b.interest.load(Ordering::Relaxed);
+        if interest == NEVER {
+            return;
+        }
+        let (Some(meta), Some([message, func, tid])) = (b.meta.get(), b.fields.get()) else {
+            return;
+        };
+        let tid_value = r.flags.contains(Flags::T).then(dynkey_text::os_thread_id);
+        let func_value = r.flags.contains(Flags::F).then_some(r.func);
+        tracing::dispatcher::get_default(|d| {
+            if interest == ALWAYS || d.enabled(meta) {
+                let values = [
+                    (message, Some(&r.args as &dyn Value)),
+                    (func, func_value.as_ref().map(|f| f as &dyn Value)),
+                    (tid, tid_value.as_ref().map(|t| t as &dyn Value)),
+                ];
+                let values = meta.fields().value_set(&values);
+                d.event(&Event::new(meta, &values));
+            }
+        });
     }
 }
 
 /// The message without a trailing newline (loggers add their own).
-#[cfg(any(feature = "log", feature = "tracing"))]
+#[cfg(feature = "log")]
 fn trimmed(r: &Record<'_>) -> String {
     let mut s = r.args.to_string();
     if s.ends_with('\n') {

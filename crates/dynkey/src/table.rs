@@ -23,7 +23,8 @@ use crate::Error;
 use crate::call::CallDesc;
 use crate::key::StaticKey;
 use crate::op::OpKind;
-use crate::registry::Registry;
+use crate::registry::{Origin, Registry};
+use crate::tracing_hook::tracing_rows_changed;
 
 /// An operation resolved against a registry.
 #[derive(Debug, Clone)]
@@ -354,8 +355,15 @@ impl<'r> Table<'r> {
                 Err(e) => return Err(e.into()),
             }
         };
-        for &(s, _, new) in &sites {
-            self.reg.sites[s as usize].cs.store_flags(new);
+        let mut tracing = false;
+        for &(s, old, new) in &sites {
+            let site = &self.reg.sites[s as usize];
+            site.cs.store_flags(new);
+            tracing |=
+                site.origin == Origin::Tracing && old.contains(Flags::P) != new.contains(Flags::P);
+        }
+        if tracing {
+            tracing_rows_changed();
         }
         for (i, v) in params {
             // Relaxed: written under the engine lock, read as a plain value.

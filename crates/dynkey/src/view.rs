@@ -80,8 +80,65 @@ pub struct SiteRow {
     pub class: Option<&'static str>,
     /// Flags, display form (`p`, `pmf`, `_`).
     pub flags: Flags,
-    /// The kind of the site that tests its `p` flag.
-    pub kind: SiteKind,
+    /// What tests its `p` flag.
+    pub kind: RowKind,
+}
+
+/// What tests a row's `p` flag: one of the site kinds, or a tracing filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowKind {
+    /// An inline site (a patched NOP or `jmp`).
+    Inline,
+    /// A trampoline stub (run-time sites).
+    Trampoline,
+    /// A relaxed atomic load.
+    Atomic,
+    /// A `tracing` callsite: a tracing filter reads the flag as data when
+    /// tracing asks for the callsite's interest (no code is patched).
+    Tracing,
+}
+
+impl RowKind {
+    /// Every kind, in label order.
+    pub const ALL: [RowKind; 4] = [
+        RowKind::Inline,
+        RowKind::Trampoline,
+        RowKind::Atomic,
+        RowKind::Tracing,
+    ];
+
+    /// `inline`, `trampoline`, `atomic` or `tracing`: the JSON listing's
+    /// and the metrics' label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Inline => "inline",
+            RowKind::Trampoline => "trampoline",
+            RowKind::Atomic => "atomic",
+            RowKind::Tracing => "tracing",
+        }
+    }
+}
+
+impl From<SiteKind> for RowKind {
+    fn from(k: SiteKind) -> RowKind {
+        match k {
+            SiteKind::Inline => RowKind::Inline,
+            SiteKind::Trampoline => RowKind::Trampoline,
+            SiteKind::Atomic => RowKind::Atomic,
+        }
+    }
+}
+
+impl PartialEq<SiteKind> for RowKind {
+    fn eq(&self, other: &SiteKind) -> bool {
+        *self == RowKind::from(*other)
+    }
+}
+
+impl fmt::Display for RowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Everything the metrics need, read at one moment (each value independently).
@@ -95,6 +152,9 @@ pub struct Counters {
     pub queries_error: u64,
     /// Sites by kind and state (static keys and callsites).
     pub census: dynkey_text::Census,
+    /// Rows of kind `tracing`: (off, on). They are no sites of the census:
+    /// nothing is patched for them.
+    pub tracing_rows: (u64, u64),
     /// The rendezvous method in use.
     pub method: Method,
 }
@@ -172,13 +232,18 @@ impl Control {
     }
 
     /// Writes the control listing: the header, then one row per callsite in
-    /// registration order.
+    /// registration order (rows of tracing callsites end with
+    /// ` kind:tracing`).
     pub fn listing(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let reg = self.state.snapshot.load();
         out.write_str(LISTING_HEADER)?;
         out.write_char('\n')?;
         for s in &reg.sites {
             write_row(out, &s.listing_info(), s.cs.flags())?;
+            if s.origin == Origin::Tracing {
+                // The kernel's format for every other row.
+                out.write_str(" kind:tracing")?;
+            }
             out.write_char('\n')?;
         }
         Ok(())
@@ -209,9 +274,10 @@ impl Control {
                 class: s.cs.class,
                 flags: s.cs.flags(),
                 kind: match (patched, s.origin) {
-                    (false, _) => SiteKind::Atomic,
-                    (true, Origin::Runtime) => SiteKind::Trampoline,
-                    (true, Origin::Compiled) => SiteKind::Inline,
+                    (_, Origin::Tracing) => RowKind::Tracing,
+                    (false, _) => RowKind::Atomic,
+                    (true, Origin::Runtime) => RowKind::Trampoline,
+                    (true, Origin::Compiled) => RowKind::Inline,
                 },
             })
             .collect()
@@ -229,6 +295,7 @@ impl Control {
             queries_ok: self.state.queries_ok.load(Ordering::Relaxed),
             queries_error: self.state.queries_error.load(Ordering::Relaxed),
             census: dynkey_text::census().unwrap_or_default(),
+            tracing_rows: self.tracing_rows(),
             method: dynkey_text::status()
                 .map(|s| s.method)
                 .unwrap_or(Method::None),

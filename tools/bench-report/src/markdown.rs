@@ -35,7 +35,7 @@ const READ_ROWS: [(&str, &str); 11] = [
 
 const COMMANDS: &str = "```sh
 export CARGO_TARGET_DIR=/work/target-bench   # any directory; every tool below follows it
-cargo bench -p dynkey-benches                # all criterion benches (read path, commits, rendezvous, params, queries)
+cargo bench -p dynkey-benches                # all criterion benches (read path, commits, rendezvous, params, queries, tracing)
 cargo build --release -p dynkey-benches --bins
 for sites in trampoline inline; do for layout in registration shuffled; do
   cargo run --release -p dynkey-benches --bin seed-table -- --sites $sites --layout $layout --save
@@ -445,8 +445,114 @@ pub(super) fn render(i: &Inputs) -> String {
     rendezvous(i, &mut s);
     seed_tables(i, &mut s);
     class_params(i, &mut s);
+    tracing(&i.crit, &mut s);
     load(i, &mut s);
     s
+}
+
+/// The tracing bench's cases: criterion id and what it is.
+const TRACING_DISABLED: [(&str, &str); 7] = [
+    ("dynkey_tracing", "`dynkey_tracing::debug!`, off"),
+    ("pr_debug", "dynkey's `pr_debug!`, off (the same NOP)"),
+    (
+        "tracing_max_level_info",
+        "`tracing::debug!`, global max level INFO (`LevelFilter::INFO`)",
+    ),
+    (
+        "tracing_env_filter_info",
+        "`tracing::debug!`, `EnvFilter` at `info`",
+    ),
+    (
+        "tracing_reload_env_filter_info",
+        "`tracing::debug!`, `reload` layer over `EnvFilter` at `info`",
+    ),
+    (
+        "tracing_callsite_never",
+        "`tracing::debug!`, `EnvFilter` `info,elsewhere=debug` (interest cached never)",
+    ),
+    (
+        "tracing_reload_span_directive",
+        "`tracing::debug!`, `reload` over `EnvFilter` `info,[elsewhere]=debug` (asked every call)",
+    ),
+];
+
+/// A target's verdict line: the ratio measured and whether it is met.
+fn verdict(what: &str, ratio: Option<f64>, limit: f64) -> String {
+    match ratio {
+        Some(r) if r <= limit => format!("- {what}: {r:.2}x, **met** (target {limit}x)\n"),
+        Some(r) => format!(
+            "- {what}: {r:.2}x, **not met** (target {limit}x; over by {:.2}x)\n",
+            r / limit
+        ),
+        None => format!("- {what}: not measured here (target {limit}x)\n"),
+    }
+}
+
+fn tracing(c: &Results, s: &mut String) {
+    if c.get("tracing_disabled_1000", "dynkey_tracing").is_none() {
+        return;
+    }
+    s.push_str(
+        "## tracing\n\n`cargo bench -p dynkey-benches --bench tracing`. 1,000 distinct sites in one \
+         generated function per macro, per site, median ±MAD; in brackets the ratio to \
+         `dynkey_tracing::debug!` in the same run (disabled: how many times its cost each \
+         alternative is). Each case runs under its own dispatcher, alone. Disabled: \
+         `dynkey_tracing::debug!` and `pr_debug!` are inline sites (one NOP) and need no \
+         subscriber; tracing's `debug!` under the filters services use. The last two tracing rows \
+         are what other filters cost: with another target at DEBUG, tracing's level check passes \
+         and each callsite answers from its interest cache (a third-party callsite under \
+         `dynkey_tracing::layer()`, which gives tracing no level hint, costs this); with a span \
+         directive, `EnvFilter` is asked on every call, through the `reload` layer's lock. \
+         Enabled: every site emits to a subscriber whose `enabled` is true and whose `event` does \
+         nothing; across 1,000 sites, and from one site in a loop of 100 events (per event).\n\n\
+         | case | disabled, 1,000 sites | enabled, 1,000 sites | enabled, 1 site |\n|---|---|---|---|\n",
+    );
+    for (id, name) in TRACING_DISABLED {
+        let _ = writeln!(
+            s,
+            "| {name} | {} | - | - |",
+            cell(c, "tracing_disabled_1000", id, "dynkey_tracing"),
+        );
+    }
+    for (id, name) in [
+        (
+            "dynkey_tracing",
+            "`dynkey_tracing::debug!`, on, to a no-op subscriber",
+        ),
+        ("tracing", "`tracing::debug!`, to the same subscriber"),
+    ] {
+        let _ = writeln!(
+            s,
+            "| {name} | - | {} | {} |",
+            cell(c, "tracing_enabled_1000", id, "dynkey_tracing"),
+            cell(c, "tracing_enabled_1", id, "dynkey_tracing"),
+        );
+    }
+    s.push_str("\nTargets (issue 15):\n\n");
+    s.push_str(&verdict(
+        "disabled `dynkey_tracing::debug!` within 1.1x of dynkey's disabled `pr_debug!`",
+        c.ratio("tracing_disabled_1000", "dynkey_tracing", "pr_debug"),
+        1.1,
+    ));
+    s.push_str(&verdict(
+        "enabled `dynkey_tracing::debug!` within 1.2x of `tracing::debug!` to the same no-op subscriber, 1,000 sites",
+        c.ratio("tracing_enabled_1000", "dynkey_tracing", "tracing"),
+        1.2,
+    ));
+    s.push_str(&verdict(
+        "the same, one site",
+        c.ratio("tracing_enabled_1", "dynkey_tracing", "tracing"),
+        1.2,
+    ));
+    for (id, name) in &TRACING_DISABLED[2..] {
+        if let Some(r) = c.ratio("tracing_disabled_1000", id, "dynkey_tracing") {
+            let _ = writeln!(
+                s,
+                "- disabled: {name} costs {r:.1}x `dynkey_tracing::debug!`"
+            );
+        }
+    }
+    s.push('\n');
 }
 
 /// Draws the three charts into `dir`.

@@ -11,6 +11,7 @@
 //! - `concurrency`: workers run sites and static calls while queries run.
 //! - `boot`: `DYNKEY_QUERY` at start-up, and the embed example.
 //! - `runtime`: sites declared by data.
+//! - `tracing_rows`: rows of kind `tracing`, as a tracing filter registers them.
 //!
 //! Children re-run this binary on one `#[ignore]`d test with `DYNKEY_CHILD`.
 
@@ -21,6 +22,7 @@ mod kernel_like;
 mod output;
 mod registration;
 mod runtime;
+mod tracing_rows;
 mod vectors;
 
 use std::process::Output;

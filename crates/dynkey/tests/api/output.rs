@@ -177,11 +177,13 @@ fn log_bridge_forwards_records() {
     );
 }
 
-/// The `tracing` bridge: messages become DEBUG events of target `dynkey`
-/// with the callsite as fields.
+/// The `tracing` bridge: messages become DEBUG events written at the
+/// callsite (its module as target and module path, its file and line), so
+/// a subscriber filtering by target keeps them; the decorations in the
+/// metadata are not repeated in the message, `f` adds the field `func`.
 #[cfg(feature = "tracing")]
 #[test]
-fn tracing_bridge_emits_events() {
+fn tracing_bridge_emits_events_at_the_callsite() {
     use tracing::field::{Field, Visit};
     #[derive(Default)]
     struct Fields(Vec<String>);
@@ -193,10 +195,12 @@ fn tracing_bridge_emits_events() {
             self.0.push(format!("{}={}", f.name(), v));
         }
     }
+    /// Keeps DEBUG events of target `api::output` only (what
+    /// `RUST_LOG=api::output=debug` keeps).
     struct Collect(Arc<Mutex<Vec<String>>>);
     impl tracing::Subscriber for Collect {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
+        fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+            m.target() == "api::output"
         }
         fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
             tracing::span::Id::from_u64(1)
@@ -206,10 +210,14 @@ fn tracing_bridge_emits_events() {
         fn event(&self, e: &tracing::Event<'_>) {
             let mut f = Fields::default();
             e.record(&mut f);
+            let m = e.metadata();
             self.0.lock().unwrap().push(format!(
-                "{} {} {}",
-                e.metadata().target(),
-                e.metadata().level(),
+                "{} {:?} {}:{} {} {}",
+                m.target(),
+                m.module_path(),
+                m.file().unwrap_or("?").rsplit('/').next().unwrap_or("?"),
+                m.line().is_some_and(|l| l > 0),
+                m.level(),
                 f.0.join(" ")
             ));
         }
@@ -220,14 +228,23 @@ fn tracing_bridge_emits_events() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let dispatch = tracing::Dispatch::new(Collect(events.clone()));
     dynkey::sink::set_sink(dynkey::sink::TracingSink);
-    control().exec("func bridged =p").unwrap();
-    tracing::dispatcher::with_default(&dispatch, || bridged(6));
-    control().exec("func bridged -p").unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        control().exec("func bridged =pmsl").unwrap();
+        bridged(6);
+        control().exec("func bridged =pf").unwrap();
+        bridged(7);
+        control().exec("func bridged -p").unwrap();
+        bridged(8);
+    });
     dynkey::sink::reset_sink();
     let got = events.lock().unwrap().clone();
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(
-        got[0].starts_with("dynkey DEBUG message=bridged 6 module=api::output func=bridged"),
-        "{got:?}"
+    assert_eq!(
+        got,
+        vec![
+            "api::output Some(\"api::output\") output.rs:true DEBUG message=bridged 6".to_string(),
+            "api::output Some(\"api::output\") output.rs:true DEBUG message=bridged 7 func=bridged"
+                .to_string(),
+        ],
+        "target, module and file of the callsite; no decoration in the message"
     );
 }

@@ -88,6 +88,8 @@ fn another_crates_key_and_call_switch_from_here() {
 
 #[test]
 fn unknown_names_are_errors_and_change_nothing() {
+    // Serialized: another test switches SAMPLE_NEW_PRICING.
+    let _g = crate::global();
     let c = control();
     let before = dynkey_sample::SAMPLE_NEW_PRICING.is_enabled();
     let err = c
