@@ -83,15 +83,16 @@ fn lookup(id: &Identifier) -> Option<Entry> {
     ROWS.load().get(id).copied()
 }
 
-/// The entry of a callsite, registering it on first sight.
-fn entry(meta: &'static Metadata<'static>) -> Entry {
+/// The entry of a callsite, registering it on first sight (the bool: it
+/// was registered now).
+fn entry(meta: &'static Metadata<'static>) -> (Entry, bool) {
     let id = meta.callsite();
     if let Some(e) = lookup(&id) {
-        return e;
+        return (e, false);
     }
     let _one_at_a_time = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = lookup(&id) {
-        return e;
+        return (e, false);
     }
     let spec = TracingSpec {
         target: meta.target(),
@@ -117,14 +118,23 @@ fn entry(meta: &'static Metadata<'static>) -> Entry {
     let mut map = HashMap::clone(&ROWS.load());
     map.insert(id, e);
     ROWS.store(Arc::new(map));
-    e
+    (e, true)
 }
 
+/// A callsite's interest: its row's flag, cached by tracing until the next
+/// change of tracing rows rebuilds the cache.
+///
+/// Except when tracing registers the callsite and its row is off: then
+/// "sometimes" (tracing asks [`enabled`] per event). tracing adds a
+/// callsite to the list its rebuild walks only after this answer, so a
+/// change that commits meanwhile rebuilds without it, and a cached "never"
+/// would keep it silent after a `+p` returned. The first change of tracing
+/// rows after that turns it into "never".
 fn interest(meta: &'static Metadata<'static>) -> Interest {
-    if entry(meta).enabled() {
-        Interest::always()
-    } else {
-        Interest::never()
+    match entry(meta) {
+        (e, _) if e.enabled() => Interest::always(),
+        (_, true) => Interest::sometimes(),
+        (_, false) => Interest::never(),
     }
 }
 

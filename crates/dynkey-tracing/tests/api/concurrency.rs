@@ -50,13 +50,14 @@ fn child_stress() {
     let epoch = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let seen: Vec<AtomicU64> = (0..WORKERS).map(|_| AtomicU64::new(0)).collect();
+    let ran: Vec<AtomicBool> = (0..WORKERS).map(|_| AtomicBool::new(false)).collect();
     let mut replies = Vec::new();
     let before = rendezvous_total();
     // Per worker: (seq, counted, on) for each emission.
     let logs: Vec<Vec<(u64, bool, bool)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..WORKERS)
             .map(|w| {
-                let (epoch, stop, seen) = (&epoch, &stop, &seen[w]);
+                let (epoch, stop, seen, ran) = (&epoch, &stop, &seen[w], &ran[w]);
                 s.spawn(move || {
                     let mut log = Vec::new();
                     let mut seq = 0;
@@ -75,6 +76,7 @@ fn child_stress() {
                         }
                         ours(w, seq);
                         theirs(w, seq);
+                        ran.store(true, Ordering::Release);
                         let counted = epoch.load(Ordering::Acquire) == e1 && e1 % 2 == 0;
                         // Changes alternate +p, -p: on after an odd count.
                         log.push((seq, counted, (e1 / 2) % 2 == 1));
@@ -88,6 +90,11 @@ fn child_stress() {
                 })
             })
             .collect();
+        // Every worker has run both sites once (so tracing registered the
+        // row) before the first change.
+        while ran.iter().any(|r| !r.load(Ordering::Acquire)) {
+            std::thread::yield_now();
+        }
         for round in 0..CHANGES {
             epoch.store(2 * round + 1, Ordering::Release);
             let r = c.exec(if round % 2 == 0 { ON } else { OFF }).unwrap();
@@ -121,12 +128,16 @@ fn child_stress() {
         }
     }
     let (mut lost, mut extra, mut duplicated, mut on, mut off) = (0, 0, 0, 0, 0);
+    let mut lost_by: HashMap<(&str, u64), u64> = HashMap::new();
     for (w, log) in logs.iter().enumerate() {
         for &(seq, counted, want) in log {
             for kind in ["ours", "theirs"] {
                 let n = got.get(&(kind, w, seq)).copied().unwrap_or(0);
                 duplicated += (n > 1) as u64;
                 if counted {
+                    if want && n == 0 {
+                        *lost_by.entry((kind, seq / PASSES)).or_default() += 1;
+                    }
                     lost += (want && n == 0) as u64;
                     extra += (!want && n > 0) as u64;
                 }
@@ -141,6 +152,7 @@ fn child_stress() {
         "{}",
         json!({
             "lost": lost, "extra": extra, "duplicated": duplicated,
+            "lost_by": lost_by.iter().map(|((k, b), n)| format!("{k}@{b}:{n}")).collect::<Vec<_>>(),
             "counted_on": on, "counted_off": off,
             "replies": replies, "rendezvous_counted": per_query,
             "rows_only": [rows_only.changed, rows_only.rendezvous, rows_only_counted],
