@@ -504,7 +504,11 @@ fn tracing(c: &Results, s: &mut String) {
          `dynkey_tracing::layer()`, which gives tracing no level hint, costs this); with a span \
          directive, `EnvFilter` is asked on every call, through the `reload` layer's lock. \
          Enabled: every site emits to a subscriber whose `enabled` is true and whose `event` does \
-         nothing; across 1,000 sites, and from one site in a loop of 100 events (per event).\n\n\
+         nothing; across 1,000 sites, and from one site in a loop of 100 events (per event). An \
+         enabled `dynkey_tracing::debug!` jumps from its site to its arm (tracing's macro, laid \
+         out after the function's straight line) and back: one taken branch more than tracing's \
+         own callsite, about free while the sites' branches fit the branch predictor (one site), \
+         not across 1,000 distinct sites.\n\n\
          | case | disabled, 1,000 sites | enabled, 1,000 sites | enabled, 1 site |\n|---|---|---|---|\n",
     );
     for (id, name) in TRACING_DISABLED {
