@@ -173,12 +173,12 @@ pub use control::{
     StateView, control, init,
 };
 pub use dynkey_query::{ClassMapKind, FlagOp, Flags, MAX_BODY, QueryError};
+/// The patching layer's error, as [`Error::Text`] and [`Error::Config`] carry it.
+pub use dynkey_text::Error as TextError;
 pub use dynkey_text::{
     BUCKETS, Census, CodeView, CommitReport, Config, CountersSnapshot, HistogramSnapshot, Method,
     MethodChoice, QueueMode, SignalChoice, SignalHolder, SiteKind, SiteMode, Status, bucket_bounds,
 };
-/// The patching layer's error, as [`Error::Text`] and [`Error::Config`] carry it.
-pub use dynkey_text::Error as TextError;
 pub use engine::{Actor, Applied, LOCAL_LIMIT, StateCounters};
 pub use error::{Error, StateError};
 pub use journal::JOURNAL_VERSION;
