@@ -142,6 +142,19 @@ pub(crate) fn is_kernel_worker(tid: i32) -> bool {
         .is_some_and(|f| f & (PF_IO_WORKER | PF_USER_WORKER) != 0)
 }
 
+/// Whether thread `tid` has never been on a CPU: a thread just created,
+/// still with the full signal mask glibc holds around `clone`, which it
+/// drops before running any of its own code. Read from the third field of
+/// `/proc/.../schedstat`, the times the thread was switched in (counted as
+/// it happens; the first field, run time, lags until the next tick). False
+/// where it cannot be told.
+pub(crate) fn has_never_run(tid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse::<u64>().ok())
+        == Some(0)
+}
+
 /// The union of the signals blocked by the threads of the process, except
 /// threads that block all of `all` (threads that vanish while being read
 /// are skipped).
@@ -175,6 +188,11 @@ SigBlk:\tfffffffe7ffbfeff\nSigIgn:\t0000000000001000\nSeccomp:\t2\n";
         let zombie = b"State:\tZ (zombie)\nSigPnd:\t0\nSigBlk:\t0\n";
         assert!(parse_thread_status(zombie).unwrap().gone);
         assert_eq!(parse_thread_status(b"State:\tR\n"), None, "masks missing");
+    }
+
+    #[test]
+    fn this_thread_has_run() {
+        assert!(!has_never_run(crate::os_thread_id()));
     }
 
     #[test]

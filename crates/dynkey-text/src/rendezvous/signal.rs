@@ -18,21 +18,28 @@
 //! 1. check that the signal's handler is still ours; if not, fail at once
 //!    with [`Error::SignalTaken`] naming what holds it (no thread is
 //!    signalled: another handler would run instead of ours);
-//! 2. list `/proc/self/task`, drop itself, write the thread ids, sorted,
-//!    into the slot table;
+//! 2. note which threads acknowledged the previous round; list
+//!    `/proc/self/task`, drop itself, write the thread ids, sorted, into the
+//!    slot table;
 //! 3. publish round `r` (`ROUND`, Release);
 //! 4. read each thread's `/proc/self/task/T/status`: a zombie is done; a
 //!    kernel worker (io_uring, vhost: they block every signal and never
-//!    run user code) is skipped; a thread that blocks the signal is not
-//!    waited for, and gets `tgkill` only if none of ours is pending to it
-//!    already; a thread that has our signal pending (from a round it did
+//!    run user code) is skipped; a thread that blocks the signal but
+//!    acknowledged the previous round is still inside our handler (the
+//!    kernel blocks the signal while its handler runs; handlers never nest)
+//!    and is treated like the unblocked threads below, as is a thread that
+//!    has never run (created a moment ago: glibc blocks every signal around
+//!    `clone` and the thread unblocks them as it starts); any other thread that
+//!    blocks the signal is not waited for, and gets `tgkill` only if none of
+//!    ours is pending to it already; a thread that has our signal pending (from a round it did
 //!    not answer in time) is not signalled again but waited for; every
 //!    other thread gets `tgkill` (`ESRCH`: it exited, which counts as
 //!    answered);
 //! 5. wait until every waited-for slot's `acked >= r`, woken by `ACKS`, or
 //!    time out; then give the threads that block the signal a short grace
-//!    (`BLOCKED_GRACE`: a thread blocks every signal for a moment while it
-//!    is being created, glibc masks them around `clone`); one that unblocked
+//!    (`BLOCKED_GRACE`: a thread may block it for a moment, e.g. in a
+//!    handler with a full mask, or started but not yet past glibc's mask
+//!    around `clone`); one that unblocked
 //!    meanwhile is waited for like the others, those still blocking the
 //!    signal are named in [`Error::SignalBlocked`].
 //!
@@ -75,10 +82,10 @@ use crate::error::{Error, SignalHolder, errno};
 use crate::procfs;
 
 /// How long threads that block the signal get to unblock and answer after
-/// the others did. A thread blocks every signal for a few microseconds
-/// while it is being created (glibc masks them around `clone`); a thread
-/// that blocks the signal for good costs each commit this much, not the
-/// timeout.
+/// the others did (a thread may block it for a moment: a handler with a
+/// full mask, a thread started but not yet past glibc's mask around
+/// `clone`); a thread that blocks the signal for good costs each commit
+/// this much, not the timeout.
 const BLOCKED_GRACE: Duration = Duration::from_millis(2);
 
 /// The signal in use (0: not installed).
@@ -198,11 +205,14 @@ pub(crate) fn install(choice: SignalChoice) -> Result<i32, String> {
     // handler, an empty mask and the flags.
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = on_signal as *const () as usize;
-    // SA_NODEFER: the handler does not block its own signal while it runs,
-    // so a thread's `SigBlk` shows only what the application blocks (a
-    // thread caught inside our handler is not mistaken for one that blocks
-    // the signal). The handler is reentrant: atomics and a futex wake.
-    act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK | libc::SA_NODEFER;
+    // No SA_NODEFER: the kernel blocks the signal while its handler runs, so
+    // handlers never nest. With nesting, back-to-back rounds signalled a
+    // thread again while it was still in the handler's futex wake, one frame
+    // deeper each time, until the alternate signal stack overflowed
+    // (SIGSEGV). A thread caught inside our handler therefore shows the
+    // signal in `SigBlk`; step 4 tells it from one that blocks the signal
+    // by its answer to the previous round.
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
     // SAFETY: act.sa_mask is ours; sigemptyset initializes it.
     unsafe { libc::sigemptyset(&mut act.sa_mask) };
     // SAFETY: installs an async-signal-safe handler on a signal that nobody
@@ -285,7 +295,12 @@ enum Treatment {
     Signal,
 }
 
-fn treatment(tid: i32, sig: i32) -> Treatment {
+/// `answered_last`: the thread acknowledged the previous round, so a
+/// blocked signal is our own handler still running (the kernel blocks the
+/// signal for its duration), not the application's mask. A thread that has
+/// never run blocks every signal only until it starts (glibc's mask around
+/// `clone`).
+fn treatment(tid: i32, sig: i32, answered_last: bool) -> Treatment {
     let bit = procfs::sig_bit(sig);
     match procfs::thread_status(tid) {
         None => Treatment::Skip, // exited since the listing
@@ -293,6 +308,15 @@ fn treatment(tid: i32, sig: i32) -> Treatment {
         Some(s) if s.blocked & bit != 0 => {
             if procfs::is_kernel_worker(tid) {
                 Treatment::Skip
+            } else if answered_last || procfs::has_never_run(tid) {
+                // Blocked for a moment only: the signal queued now (once) is
+                // delivered when our handler returns or the thread starts;
+                // wait for it like any other thread.
+                if s.pending & bit != 0 {
+                    Treatment::Wait
+                } else {
+                    Treatment::Signal
+                }
             } else {
                 Treatment::Blocked {
                     pending: s.pending & bit != 0,
@@ -326,6 +350,7 @@ pub(crate) fn round(timeout: Duration) -> Result<(), Error> {
     if tids.is_empty() {
         return Ok(());
     }
+    let answered_last = answered_previous_round();
     let table = table_for(tids.len());
     for (slot, &tid) in table.slots.iter().zip(&tids) {
         slot.tid.store(tid, Ordering::Relaxed);
@@ -347,7 +372,7 @@ pub(crate) fn round(timeout: Duration) -> Result<(), Error> {
     let mut blocking = Vec::new();
     let mut failed = None;
     for (i, &tid) in tids.iter().enumerate() {
-        let sent = match treatment(tid, sig) {
+        let sent = match treatment(tid, sig, answered_last.binary_search(&tid).is_ok()) {
             Treatment::Skip => None,
             Treatment::Wait => Some(Ok(())),
             Treatment::Signal => Some(signal(tid)),
@@ -407,6 +432,27 @@ pub(crate) fn round(timeout: Duration) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// The threads, sorted, that acknowledged the previous round, read from
+/// the table before step 2 rewrites it. Caller holds the text lock (only
+/// the committer writes `ROUND` and the table's thread ids).
+fn answered_previous_round() -> Vec<i32> {
+    let previous = ROUND.load(Ordering::Relaxed);
+    // SAFETY: tables are leaked; a non-null pointer is valid forever.
+    let Some(t) = (unsafe { TABLE.load(Ordering::Acquire).as_ref() }) else {
+        return Vec::new();
+    };
+    if previous == 0 {
+        return Vec::new();
+    }
+    let len = t.len.load(Ordering::Relaxed).min(t.slots.len());
+    t.slots[..len]
+        .iter()
+        // Acquire: pairs with the handler's Release of `acked`.
+        .filter(|s| s.acked.load(Ordering::Acquire) >= previous)
+        .map(|s| s.tid.load(Ordering::Relaxed))
+        .collect() // sorted: the table is written in thread id order
 }
 
 /// Waits until the slots at `waited` acknowledged `round` or `deadline`

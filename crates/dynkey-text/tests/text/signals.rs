@@ -64,6 +64,43 @@ fn threads_that_block_the_signal_are_named_not_waited_for() {
     );
 }
 
+/// Rounds back to back while threads spin: each round signals a thread
+/// that may still be inside the previous round's handler. Handlers that
+/// nested there (SA_NODEFER) grew one frame per round until the alternate
+/// signal stack overflowed and the process died by SIGSEGV.
+#[test]
+fn back_to_back_rounds_never_nest_handlers() {
+    let j = run("back_to_back", &[]);
+    assert_eq!(j["rounds"], BACK_TO_BACK, "{j}");
+    assert_eq!(
+        j["errors"],
+        serde_json::json!([]),
+        "every round succeeded: {j}"
+    );
+}
+
+/// Rounds right after threads are created, while they still hold the full
+/// signal mask glibc sets around `clone`: they are waited for, not named
+/// as blocking the signal (the 2 ms grace alone reported them when two
+/// CPUs had more runnable threads than that).
+#[test]
+fn threads_created_a_moment_ago_are_waited_for() {
+    let j = run("new_threads", &[]);
+    assert_eq!(j["rounds"], NEW_THREAD_ROUNDS, "{j}");
+    assert_eq!(
+        j["errors"],
+        serde_json::json!([]),
+        "every round succeeded: {j}"
+    );
+}
+
+/// Rounds in the new-threads case, each right after creating 8 spinners.
+const NEW_THREAD_ROUNDS: u64 = 100;
+
+/// Rounds in the back-to-back case (the nesting crashed within a few
+/// hundred).
+const BACK_TO_BACK: u64 = 2_000;
+
 #[test]
 fn auto_skips_a_signal_read_through_signalfd() {
     let j = run("signalfd", &[]);
@@ -287,6 +324,68 @@ fn child_case() {
             j["queued_to_blocked_thread"] = queued.into();
             // A helper that never answered would have made these timeouts.
             j["helper_answered"] = (naming == 20).into();
+        }
+        "back_to_back" => {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let spinners: Vec<_> = (0..2)
+                .map(|_| {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || {
+                        // Relaxed: only a stop flag.
+                        while !stop.load(Ordering::Relaxed) {
+                            std::hint::spin_loop();
+                        }
+                    })
+                })
+                .collect();
+            let mut errors = Vec::new();
+            for _ in 0..BACK_TO_BACK {
+                let r = dynkey_text::testing::rendezvous(
+                    dynkey_text::Method::Signal,
+                    true,
+                    std::time::Duration::from_millis(TIMEOUT_MS),
+                );
+                if let Err(e) = r
+                    && errors.len() < 5
+                {
+                    errors.push(e.to_string());
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            spinners.into_iter().for_each(|t| t.join().unwrap());
+            j["rounds"] = BACK_TO_BACK.into();
+            j["errors"] = errors.into();
+        }
+        "new_threads" => {
+            let mut errors = Vec::new();
+            for _ in 0..NEW_THREAD_ROUNDS {
+                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let spinners: Vec<_> = (0..8)
+                    .map(|_| {
+                        let stop = stop.clone();
+                        std::thread::spawn(move || {
+                            // Relaxed: only a stop flag.
+                            while !stop.load(Ordering::Relaxed) {
+                                std::hint::spin_loop();
+                            }
+                        })
+                    })
+                    .collect();
+                let r = dynkey_text::testing::rendezvous(
+                    dynkey_text::Method::Signal,
+                    true,
+                    std::time::Duration::from_millis(TIMEOUT_MS),
+                );
+                if let Err(e) = r
+                    && errors.len() < 5
+                {
+                    errors.push(e.to_string());
+                }
+                stop.store(true, Ordering::Relaxed);
+                spinners.into_iter().for_each(|t| t.join().unwrap());
+            }
+            j["rounds"] = NEW_THREAD_ROUNDS.into();
+            j["errors"] = errors.into();
         }
         "stolen" => {
             let sig = status.signal.unwrap();
