@@ -16,6 +16,7 @@
 pub mod charts;
 pub mod criterion;
 mod markdown;
+mod service;
 mod targets;
 
 use std::collections::BTreeMap;
@@ -128,6 +129,11 @@ pub struct Inputs {
     pub note: Option<String>,
     /// `load.json` of `benches/load/run.sh --save` (dynkeyd under wrk).
     pub load: Option<serde_json::Value>,
+    /// `durable.json` of `benches/load/durable.sh --save` (batching and
+    /// `--state-dir` under wrk).
+    pub durable: Option<serde_json::Value>,
+    /// `fleet.json` of the `dynkey-fleet` converge bench with `--save`.
+    pub fleet: Option<serde_json::Value>,
 }
 
 fn read_json(path: &Path) -> Option<serde_json::Value> {
@@ -162,6 +168,8 @@ impl Inputs {
             machine: Machine::detect(),
             note: o.note.clone(),
             load: read_json(&o.results.join("load.json")),
+            durable: read_json(&o.results.join("durable.json")),
+            fleet: read_json(&o.results.join("fleet.json")),
         }
     }
 }

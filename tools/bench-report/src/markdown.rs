@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::criterion::Results;
-use super::{Inputs, charts, fmt_ns, targets};
+use super::{Inputs, charts, fmt_ns, service, targets};
 
 /// The read-path competitors: criterion id and what it is.
 const READ_ROWS: [(&str, &str); 11] = [
@@ -40,7 +40,11 @@ cargo build --release -p dynkey-benches --bins
 for sites in trampoline inline; do for layout in registration shuffled; do
   cargo run --release -p dynkey-benches --bin seed-table -- --sites $sites --layout $layout --save
 done; done
-bash benches/load/run.sh --save                # dynkeyd under wrk (apt-get install wrk)\ncargo run --release -p dynkey-bench-report -- --note \"...\"   # this file and benches/charts/
+bash benches/load/run.sh --save                # dynkeyd under wrk (apt-get install wrk)
+bash benches/load/durable.sh --save 10         # batching and --state-dir under wrk
+bash .ci/nats.sh && cargo build --release --bin dynkeyd --bin dynkeyctl
+cargo bench -p dynkey-fleet --bench converge -- --instances 1,10,50 --applies 100 --save
+cargo run --release -p dynkey-bench-report -- --note \"...\"   # this file and benches/charts/
 ```";
 
 /// What the figures depend on, for whoever reads a miss in the table above.
@@ -447,6 +451,8 @@ pub(super) fn render(i: &Inputs) -> String {
     class_params(i, &mut s);
     tracing(&i.crit, &mut s);
     load(i, &mut s);
+    service::durable(i, &mut s);
+    service::fleet(i, &mut s);
     s
 }
 

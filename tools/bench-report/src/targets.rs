@@ -225,5 +225,166 @@ pub fn evaluate(i: &Inputs) -> Vec<Verdict> {
             Some(rps >= 20_000.0 && p99 < 2000.0),
         )
     });
+    batching(i, &mut out);
+    fleet(i, &mut out);
     out
+}
+
+/// 6. Batching, with and without `--state-dir` (`benches/load/durable.sh`).
+fn batching(i: &Inputs, out: &mut Vec<Verdict>) {
+    const RATIO: &str =
+        "POST /control at least 60% of GET /healthz in the same run, 16 connections";
+    const RENDEZVOUS: &str = "fewer than 0.2 rendezvous per POST /control at 16 connections";
+    const DURABLE: &str = "with `--state-dir`: at least 10,000 mutating requests/s, p99 under 5 ms";
+    let rows = i
+        .durable
+        .as_ref()
+        .and_then(|d| d["rows"].as_array().cloned())
+        .unwrap_or_default();
+    let row = |name: &str| rows.iter().find(|r| r["row"] == name);
+    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let missing = || "not run (`bash benches/load/durable.sh --save`)".to_string();
+    let (healthz, plain, durable) = (
+        row("GET /healthz"),
+        row("POST /control"),
+        row("POST /control --state-dir"),
+    );
+    out.push(match (healthz, plain) {
+        (Some(h), Some(p)) => {
+            let r = num(p, "rps") / num(h, "rps");
+            v(
+                RATIO,
+                format!(
+                    "{:.0}% ({:.0} of {:.0} requests/s)",
+                    r * 100.0,
+                    num(p, "rps"),
+                    num(h, "rps")
+                ),
+                Some(r >= 0.6),
+            )
+        }
+        _ => v(RATIO, missing(), None),
+    });
+    out.push(match plain {
+        Some(p) => {
+            let r = num(p, "rendezvous_per_request");
+            v(
+                RENDEZVOUS,
+                format!("{r:.3} (mean batch {:.1} requests)", num(p, "mean_batch")),
+                Some(r < 0.2),
+            )
+        }
+        None => v(RENDEZVOUS, missing(), None),
+    });
+    out.push(match durable {
+        Some(d) => {
+            let (rps, p99) = (num(d, "rps"), num(d, "p99_us"));
+            v(
+                DURABLE,
+                format!("{rps:.0} requests/s, p99 {:.2} ms", p99 / 1e3),
+                Some(rps >= 10_000.0 && p99 < 5_000.0),
+            )
+        }
+        None => v(DURABLE, missing(), None),
+    });
+}
+
+/// 7. Fleet convergence (the `dynkey-fleet` converge bench).
+fn fleet(i: &Inputs, out: &mut Vec<Verdict>) {
+    const P99: &str =
+        "fleet: `dynkeyctl apply` to every instance applied, p99 under 250 ms at 50 instances";
+    const ONE: &str = "fleet: one commit per instance per apply";
+    let rounds = i
+        .fleet
+        .as_ref()
+        .and_then(|f| f["rounds"].as_array().cloned())
+        .unwrap_or_default();
+    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let missing = || "not run (the converge bench with `--save`)".to_string();
+    out.push(
+        match rounds.iter().find(|r| r["instances"].as_u64() == Some(50)) {
+            Some(r) => {
+                let p99 = num(r, "p99_ms");
+                v(
+                    P99,
+                    format!("p99 {p99:.1} ms over {} applies", r["applies"]),
+                    Some(p99 < 250.0),
+                )
+            }
+            None => v(P99, missing(), None),
+        },
+    );
+    out.push(if rounds.is_empty() {
+        v(ONE, missing(), None)
+    } else {
+        let worst = rounds
+            .iter()
+            .map(|r| num(r, "commits_per_instance_per_apply"))
+            .fold(0.0, f64::max);
+        v(
+            ONE,
+            format!("at most {worst:.2} at every fleet size measured"),
+            Some(worst <= 1.0),
+        )
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict<'a>(all: &'a [Verdict], start: &str) -> &'a Verdict {
+        all.iter().find(|v| v.target.starts_with(start)).unwrap()
+    }
+
+    #[test]
+    fn batching_and_fleet_targets_follow_the_saved_figures() {
+        let row = |name: &str, rps: f64, p99: f64, rv: f64| {
+            serde_json::json!({ "row": name, "rps": rps, "p50_us": 100.0, "p99_us": p99,
+                "rendezvous_per_request": rv, "mean_batch": 6.0 })
+        };
+        let mut i = Inputs {
+            durable: Some(serde_json::json!({ "rows": [
+                row("GET /healthz", 60_000.0, 500.0, 0.0),
+                row("POST /control", 40_000.0, 900.0, 0.16),
+                row("POST /control --state-dir", 9_000.0, 3_000.0, 0.1),
+            ]})),
+            fleet: Some(serde_json::json!({ "rounds": [
+                { "instances": 1, "applies": 100, "p99_ms": 9.0, "commits_per_instance_per_apply": 1.0 },
+                { "instances": 50, "applies": 100, "p99_ms": 260.0, "commits_per_instance_per_apply": 1.0 },
+            ]})),
+            ..Inputs::default()
+        };
+        let all = evaluate(&i);
+        assert_eq!(verdict(&all, "POST /control at least 60%").met, Some(true));
+        assert!(
+            verdict(&all, "POST /control at least 60%")
+                .measured
+                .starts_with("67%")
+        );
+        assert_eq!(verdict(&all, "fewer than 0.2").met, Some(true));
+        assert_eq!(
+            verdict(&all, "with `--state-dir`").met,
+            Some(false),
+            "9,000/s is short"
+        );
+        assert_eq!(
+            verdict(&all, "fleet: `dynkeyctl").met,
+            Some(false),
+            "260 ms is over"
+        );
+        assert_eq!(verdict(&all, "fleet: one commit").met, Some(true));
+
+        i.durable = None;
+        i.fleet = None;
+        let all = evaluate(&i);
+        for start in [
+            "POST /control at least",
+            "fewer than 0.2",
+            "with `--state-dir`",
+            "fleet: ",
+        ] {
+            assert_eq!(verdict(&all, start).met, None, "{start}: not measured");
+        }
+    }
 }
