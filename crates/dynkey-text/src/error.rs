@@ -72,7 +72,10 @@ pub enum Error {
     /// Threads that block the rendezvous signal: they were not signalled
     /// (and not waited for); every other thread was serialized. The code was
     /// written and the states published; those threads may run old code
-    /// until they next enter the kernel.
+    /// until they next enter the kernel. A thread that answered the round
+    /// before counts as inside the handler, not as blocking: if it started
+    /// to block the signal since, that one round waits for it and ends in
+    /// [`Error::RendezvousTimeout`]; later rounds report it here.
     #[error(
         "threads {threads:?} block signal {signal} of the signal rendezvous; they were not serialized (code written, states published)"
     )]

@@ -217,6 +217,11 @@ impl<'r> Table<'r> {
                     if self.explain {
                         effect.protected += self.reg.protected(q);
                     }
+                    // Room for every match at once: growing three tables
+                    // one rehash at a time cost as much as the commit.
+                    before.reserve(ids.len());
+                    self.flags.reserve(ids.len());
+                    self.order.reserve(ids.len());
                     for &site in &ids {
                         let old = self.flags(site);
                         before.entry(site).or_insert(old);

@@ -127,3 +127,39 @@ fn bad_entries_are_named_and_nothing_is_registered() {
         "a failed registration registers nothing"
     );
 }
+
+/// Registering the same sites again (a plugin reloaded, a table read twice)
+/// returns the handles of the first registration: no new rows, no new
+/// stubs, nothing leaked per call.
+#[test]
+fn registering_the_same_site_again_returns_the_existing_one() {
+    let _g = crate::global();
+    let c = control();
+    let specs = || {
+        vec![
+            spec("plugin_again", "again_a", 1, None),
+            spec("plugin_again", "again_b", 2, None),
+        ]
+    };
+    let first = c.register(vec![], specs()).unwrap();
+    let rows = |c: &dynkey::Control| {
+        c.sites()
+            .into_iter()
+            .filter(|s| s.module == "plugin_again")
+            .count()
+    };
+    for _ in 0..1_000 {
+        let again = c.register(vec![], specs()).unwrap();
+        assert_eq!(again.len(), first.len());
+        for (a, b) in again.iter().zip(&first) {
+            assert_eq!(a.stub_addr(), b.stub_addr(), "the same stub, not a new one");
+        }
+    }
+    assert_eq!(rows(&c), 2, "listed once, however often registered");
+    c.exec("module plugin_again +p").unwrap();
+    assert!(
+        first.iter().all(|s| s.enabled()),
+        "the first handles follow changes"
+    );
+    c.exec("module plugin_again -p").unwrap();
+}
