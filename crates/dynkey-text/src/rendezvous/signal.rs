@@ -29,19 +29,19 @@
 //!    kernel blocks the signal while its handler runs; handlers never nest)
 //!    and is treated like the unblocked threads below, as is a thread that
 //!    has never run (created a moment ago: glibc blocks every signal around
-//!    `clone` and the thread unblocks them as it starts); any other thread that
-//!    blocks the signal is not waited for, and gets `tgkill` only if none of
-//!    ours is pending to it already; a thread that has our signal pending (from a round it did
-//!    not answer in time) is not signalled again but waited for; every
-//!    other thread gets `tgkill` (`ESRCH`: it exited, which counts as
-//!    answered);
+//!    `clone` and the thread unblocks them as it starts); any other thread
+//!    that blocks the signal is not waited for, and gets `tgkill` only if
+//!    none of ours is pending to it already; a thread that has our signal
+//!    pending (from a round it did not answer in time) is not signalled
+//!    again but waited for; every other thread gets `tgkill` (`ESRCH`: it
+//!    exited, which counts as answered);
 //! 5. wait until every waited-for slot's `acked >= r`, woken by `ACKS`, or
 //!    time out; then give the threads that block the signal a short grace
 //!    (`BLOCKED_GRACE`: a thread may block it for a moment, e.g. in a
 //!    handler with a full mask, or started but not yet past glibc's mask
-//!    around `clone`); one that unblocked
-//!    meanwhile is waited for like the others, those still blocking the
-//!    signal are named in [`Error::SignalBlocked`].
+//!    around `clone`); one that unblocked meanwhile is waited for like the
+//!    others, those still blocking the signal are named in
+//!    [`Error::SignalBlocked`].
 //!
 //! Handler, in any thread at any time:
 //! 1. read `r = ROUND` (Acquire);
