@@ -89,12 +89,10 @@ impl Op<'_> {
     /// text lock it took before planning.
     fn apply(&self) {
         match *self {
-            // SAFETY: the text lock is held since the plan was made (the
-            // guard lives in `commit_inner`); [OLD-VERIFIED] `plan` compared
-            // this word, in both views, with the form it must hold and
-            // nothing has written it since; [ONE-STORE] `new` is another
-            // form of the same place (`word_for`), whose instruction starts
-            // include the old form's.
+            // The guard lives in `commit_inner`; `plan` compared this word
+            // in both views and nothing has written it since.
+            // SAFETY: text lock held; [OLD-VERIFIED] by `plan`; [ONE-STORE]
+            // `new` is another form of the same place (`word_for`).
             Op::Word { region, word, new } => unsafe { region.store(word, new) },
             // Relaxed: sites load it relaxed; the rendezvous makes it visible
             // before the commit returns and publishes.

@@ -132,11 +132,10 @@ fn resync(table: &CodeTable) {
             if let Ok(want) = word_for(place, cur, state)
                 && cur != want
             {
-                // SAFETY: the text lock is held (through `table`); the word
-                // holds a form of this place ([OLD-VERIFIED]: `cur` was just
-                // read, and only the parent, whose forms are all valid, could
-                // have changed it); `want` is another form of the same place,
-                // so instruction starts survive ([ONE-STORE]).
+                // `cur` was just read, and only the parent, whose forms are
+                // all valid, could have changed it.
+                // SAFETY: text lock held (through `table`); [OLD-VERIFIED]
+                // `cur` is a form of this place; [ONE-STORE] so is `want`.
                 unsafe { region.store(w, want) };
             }
         }

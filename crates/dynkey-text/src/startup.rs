@@ -328,11 +328,10 @@ fn rewrite(table: &CodeTable, place: Place, state: usize) -> Result<(), String> 
     let region = table.region(w);
     let cur = region.load(w);
     let want = word_for(place, cur, state).map_err(|e| e.to_string())?;
-    // SAFETY: the text lock is held (through `table`); [OLD-VERIFIED] the
-    // word holds the compiled-in form, checked above (and copied from the
-    // file by the take-over); [ONE-STORE] every instruction start of the
-    // compiled-in form is one of the patched form (arch docs, tested in
-    // code_table.rs).
+    // Every instruction start of the compiled-in form is one of the patched
+    // form (arch docs; tested in code_table_boundaries.rs).
+    // SAFETY: text lock held (through `table`); [OLD-VERIFIED] the word holds
+    // the compiled-in form, checked above; [ONE-STORE] `want` keeps its starts.
     unsafe { region.store(w, want) };
     Ok(())
 }
@@ -361,12 +360,11 @@ fn take_over_text(
         copies.push(takeover::file_bytes(map, start, end)?);
     }
     for (&(start, end), copy) in runs.iter().zip(copies) {
-        // SAFETY: the run is page-aligned and inside one r-x mapping
-        // (checked above); `copy` holds the file's bytes, which differ from
-        // memory only by breakpoints on instruction starts (`file_bytes`
-        // refuses any other difference); the text lock is held and no region
-        // covers the run yet; the stub chunk mapped above showed that
-        // executable memfd mappings work.
+        // `copy` differs from memory only by breakpoints on instruction
+        // starts (`file_bytes` refuses any other difference); the stub chunk
+        // mapped above showed that executable memfd mappings work.
+        // SAFETY: the run is page-aligned in one r-x mapping (checked above);
+        // text lock held, no region covers it yet; `copy` is its code.
         let region = unsafe { Region::take_over(start, end - start, &copy.bytes) }
             .map_err(|e| e.to_string())?;
         table.taken_over_bytes += region.len();

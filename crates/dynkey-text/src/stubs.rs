@@ -228,11 +228,10 @@ fn new_stub(table: &mut CodeTable, key: KeyRef) -> Result<usize, Error> {
     let at = stub.word - slot;
     let word = word_for(Place::Stub(&stub), 0, state)?;
     bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
-    // SAFETY: the text lock is held (through `table`), and the slot was
-    // just allocated: its address was never handed out, so no thread can be
-    // executing it ([ONE-STORE] and [OLD-VERIFIED] protect no old form).
     // The caller publishes the address only after this, through ordinary
     // synchronization (the text lock's release, a handle sent to a thread).
+    // SAFETY: text lock held (through `table`); the slot was just allocated
+    // and never handed out, so no thread executes it (no old form to keep).
     unsafe { table.region(slot).fill_fresh(slot, &bytes) };
     table.sites_mut(key).stubs.push(stub);
     Ok(entry)
