@@ -25,7 +25,6 @@ pub fn forbid_wx_mappings() -> std::io::Result<()> {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     const RET_ALLOW: u32 = 0x7fff_0000;
     const RET_KILL_PROCESS: u32 = 0x8000_0000;
-    const SET_MODE_FILTER: libc::c_uint = 1;
     const FLAG_TSYNC: libc::c_uint = 1;
     let wx = (libc::PROT_WRITE | libc::PROT_EXEC) as u32;
     let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
@@ -44,20 +43,7 @@ pub fn forbid_wx_mappings() -> std::io::Result<()> {
         op(RET_K, 0, 0, RET_KILL_PROCESS), // write and execute: kill
         op(RET_K, 0, 0, RET_ALLOW),
     ];
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fprog points at `prog`, which outlives the call; the kernel
-    // copies the program.
-    if unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, FLAG_TSYNC, &fprog) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    install_filter(&prog, FLAG_TSYNC)
 }
 
 /// Installs a seccomp filter on the calling thread that kills the process
@@ -72,7 +58,6 @@ pub fn kill_on_syscall(nr: libc::c_long) -> std::io::Result<()> {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     const RET_ALLOW: u32 = 0x7fff_0000;
     const RET_KILL_PROCESS: u32 = 0x8000_0000;
-    const SET_MODE_FILTER: libc::c_uint = 1;
     let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
     let prog = [
         op(LD_W_ABS, 0, 0, 4),              // arch
@@ -83,6 +68,14 @@ pub fn kill_on_syscall(nr: libc::c_long) -> std::io::Result<()> {
         op(RET_K, 0, 0, RET_KILL_PROCESS),
         op(RET_K, 0, 0, RET_ALLOW),
     ];
+    install_filter(&prog, 0)
+}
+
+/// Installs a classic-BPF seccomp program (`flags`: e.g. `FLAG_TSYNC` for
+/// every thread). Two system calls and no allocation: async-signal-safe.
+#[cfg(target_arch = "x86_64")]
+fn install_filter(prog: &[libc::sock_filter], flags: libc::c_uint) -> std::io::Result<()> {
+    const SET_MODE_FILTER: libc::c_uint = 1;
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -93,7 +86,7 @@ pub fn kill_on_syscall(nr: libc::c_long) -> std::io::Result<()> {
     }
     // SAFETY: fprog points at `prog`, which outlives the call; the kernel
     // copies the program.
-    if unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, 0, &fprog) } != 0 {
+    if unsafe { libc::syscall(libc::SYS_seccomp, SET_MODE_FILTER, flags, &fprog) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
@@ -147,6 +140,14 @@ pub fn rendezvous(
 /// entry point) in a child process, with the `DYNKEY_*` configuration
 /// variables cleared and `env` set. The child's stdout holds its report.
 pub fn run_child_test(name: &str, env: &[(&str, &str)]) -> std::process::Output {
+    child_test_command(name, env)
+        .output()
+        .expect("spawn the child test")
+}
+
+/// The command [`run_child_test`] runs, for callers that add to it (a
+/// `pre_exec` hook) before spawning.
+pub fn child_test_command(name: &str, env: &[(&str, &str)]) -> std::process::Command {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary path"));
     cmd.args([
         "--exact",
@@ -168,7 +169,7 @@ pub fn run_child_test(name: &str, env: &[(&str, &str)]) -> std::process::Output 
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied());
-    cmd.output().expect("spawn the child test")
+    cmd
 }
 
 /// The variable a parent test sets (in [`run_child_test`]'s `env`) to tell

@@ -4,7 +4,7 @@
 
 use dynkey_text::{Change, RawKey, branch_unlikely, commit};
 
-use crate::{child, role};
+use crate::{child_says_ok, mapping_at, role};
 
 static FORKED: RawKey = RawKey::new(false);
 
@@ -15,29 +15,12 @@ fn forked_site() -> bool {
 
 /// The inode of the file mapped at `addr` (the memfd, for taken-over text).
 fn inode_at(addr: usize) -> Option<u64> {
-    std::fs::read_to_string("/proc/self/maps")
-        .ok()?
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| {
-            let (a, b) = f[0].split_once('-').unwrap();
-            usize::from_str_radix(a, 16).unwrap() <= addr
-                && addr < usize::from_str_radix(b, 16).unwrap()
-        })
-        .and_then(|f| f[4].parse().ok())
+    mapping_at(addr)?[4].parse().ok()
 }
 
 #[test]
 fn parent_and_child_do_not_share_code_pages() {
-    let out = child("fork::child_fork", &[("DYNKEY_CHILD", "fork")]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("fork: ok"), "{stdout}");
+    child_says_ok("fork::child_fork", "fork", "the fork child failed");
 }
 
 /// Child entry point: forks again and checks both directions.

@@ -60,3 +60,31 @@ pub use dynkey_text::testing::{child_role as role, run_child_test as child};
 pub fn last_json(out: &Output) -> serde_json::Value {
     dynkey_text::testing::child_report(out, |text| serde_json::from_str(text).ok())
 }
+
+/// Runs the `#[ignore]`d entry point `test` in a child with
+/// `DYNKEY_CHILD=role` and checks that it exited normally and printed
+/// `ROLE: ok`; `why` says what a failure means.
+pub fn child_says_ok(test: &str, role: &str, why: &str) {
+    let out = child(test, &[("DYNKEY_CHILD", role)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{why}: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("{role}: ok")), "{stdout}");
+}
+
+/// The fields of the `/proc/self/maps` line whose range holds `addr`.
+pub fn mapping_at(addr: usize) -> Option<Vec<String>> {
+    std::fs::read_to_string("/proc/self/maps")
+        .ok()?
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .find(|f| {
+            let (a, b) = f[0].split_once('-').unwrap();
+            usize::from_str_radix(a, 16).unwrap() <= addr
+                && addr < usize::from_str_radix(b, 16).unwrap()
+        })
+}

@@ -7,7 +7,7 @@
 //! `main`, even in a binary that never used dynkey.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dynkey_text::{Change, Error, Method, RawKey, ValueSite};
 
@@ -15,23 +15,7 @@ use crate::{last_json, role};
 
 /// Runs `seccomp::NAME` in a child that is killed if it calls membarrier.
 fn under_filter(name: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for var in [
-        "DYNKEY_SITES",
-        "DYNKEY_RENDEZVOUS",
-        "DYNKEY_SIGNAL",
-        "DYNKEY_REGISTER_EARLY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
+    let mut cmd = dynkey_text::testing::child_test_command(name, env);
     // SAFETY: the hook only makes two system calls (async-signal-safe).
     unsafe { cmd.pre_exec(|| dynkey_text::testing::kill_on_syscall(libc::SYS_membarrier)) };
     cmd.output().unwrap()

@@ -225,6 +225,52 @@ fn helper<T: Send + 'static>(
     (go_tx, out_rx)
 }
 
+/// Threads spinning in user space (holding CPUs) until dropped.
+struct Spinners {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Spinners {
+    fn start(n: usize) -> Spinners {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    // Relaxed: only a stop flag.
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Spinners { stop, threads }
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.drain(..).for_each(|t| t.join().unwrap());
+    }
+}
+
+/// One signal rendezvous outside any commit; its error, if any, joins the
+/// first five in `errors`.
+fn signal_round(errors: &mut Vec<String>) {
+    let r = dynkey_text::testing::rendezvous(
+        dynkey_text::Method::Signal,
+        true,
+        std::time::Duration::from_millis(TIMEOUT_MS),
+    );
+    if let Err(e) = r
+        && errors.len() < 5
+    {
+        errors.push(e.to_string());
+    }
+}
+
 fn elapsed_ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -326,63 +372,21 @@ fn child_case() {
             j["helper_answered"] = (naming == 20).into();
         }
         "back_to_back" => {
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let spinners: Vec<_> = (0..2)
-                .map(|_| {
-                    let stop = stop.clone();
-                    std::thread::spawn(move || {
-                        // Relaxed: only a stop flag.
-                        while !stop.load(Ordering::Relaxed) {
-                            std::hint::spin_loop();
-                        }
-                    })
-                })
-                .collect();
+            let spinners = Spinners::start(2);
             let mut errors = Vec::new();
             for _ in 0..BACK_TO_BACK {
-                let r = dynkey_text::testing::rendezvous(
-                    dynkey_text::Method::Signal,
-                    true,
-                    std::time::Duration::from_millis(TIMEOUT_MS),
-                );
-                if let Err(e) = r
-                    && errors.len() < 5
-                {
-                    errors.push(e.to_string());
-                }
+                signal_round(&mut errors);
             }
-            stop.store(true, Ordering::Relaxed);
-            spinners.into_iter().for_each(|t| t.join().unwrap());
+            drop(spinners);
             j["rounds"] = BACK_TO_BACK.into();
             j["errors"] = errors.into();
         }
         "new_threads" => {
             let mut errors = Vec::new();
             for _ in 0..NEW_THREAD_ROUNDS {
-                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let spinners: Vec<_> = (0..8)
-                    .map(|_| {
-                        let stop = stop.clone();
-                        std::thread::spawn(move || {
-                            // Relaxed: only a stop flag.
-                            while !stop.load(Ordering::Relaxed) {
-                                std::hint::spin_loop();
-                            }
-                        })
-                    })
-                    .collect();
-                let r = dynkey_text::testing::rendezvous(
-                    dynkey_text::Method::Signal,
-                    true,
-                    std::time::Duration::from_millis(TIMEOUT_MS),
-                );
-                if let Err(e) = r
-                    && errors.len() < 5
-                {
-                    errors.push(e.to_string());
-                }
-                stop.store(true, Ordering::Relaxed);
-                spinners.into_iter().for_each(|t| t.join().unwrap());
+                let spinners = Spinners::start(8);
+                signal_round(&mut errors);
+                drop(spinners);
             }
             j["rounds"] = NEW_THREAD_ROUNDS.into();
             j["errors"] = errors.into();

@@ -15,7 +15,7 @@ use std::io::Write;
 
 use dynkey_text::{RawKey, branch_unlikely};
 
-use crate::{child, last_json, role};
+use crate::{child, last_json, mapping_at, role};
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 const GROUP: &str = "dynkey_text_test";
@@ -138,19 +138,10 @@ fn child_probed() {
     }
     let name = std::env::var("DYNKEY_UPROBE_NAME").unwrap();
     let addr = probed as *const () as usize;
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let line = maps
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| {
-            let (a, b) = f[0].split_once('-').unwrap();
-            usize::from_str_radix(a, 16).unwrap() <= addr
-                && addr < usize::from_str_radix(b, 16).unwrap()
-        })
-        .expect("the function is mapped");
+    let line = mapping_at(addr).expect("the function is mapped");
     let start = usize::from_str_radix(line[0].split_once('-').unwrap().0, 16).unwrap();
-    let offset = u64::from_str_radix(line[2], 16).unwrap() + (addr - start) as u64;
-    let path = line[5];
+    let offset = u64::from_str_radix(&line[2], 16).unwrap() + (addr - start) as u64;
+    let path = &line[5];
     let events = format!("{TRACEFS}/uprobe_events");
     if let Err(e) = append(&events, &format!("p:{GROUP}/{name} {path}:{offset:#x}\n"))
         .and_then(|()| std::fs::write(format!("{TRACEFS}/events/{GROUP}/{name}/enable"), "1"))

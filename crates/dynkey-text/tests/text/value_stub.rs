@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering}
 
 use dynkey_text::RawKey;
 
-use crate::{child, role};
+use crate::{child_says_ok, role};
 
 static PARK_KEY: RawKey = RawKey::new(false);
 dynkey_text::link_value_stub!(fn parked_value() => PARK_KEY);
@@ -52,15 +52,11 @@ extern "C" fn park(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut libc::c_vo
 
 #[test]
 fn a_thread_parked_on_the_stubs_ret_survives_start_up() {
-    let out = child("value_stub::child_parked", &[("DYNKEY_CHILD", "parked")]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the child must exit normally (the old encoding died by SIGTRAP): {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    child_says_ok(
+        "value_stub::child_parked",
+        "parked",
+        "the child must exit normally (the old encoding died by SIGTRAP)",
     );
-    assert!(stdout.contains("parked: ok"), "{stdout}");
 }
 
 /// Child entry point.
