@@ -151,12 +151,13 @@
 //! | another tracing callsite, filtered by [`layer`] | tracing's check of its cached interest (`never`) | tracing's cost |
 //! | a change turning sites on or off | one commit, one rendezvous if a macro site changed | plus one interest rebuild if a row changed (about 20 µs per 1,000 callsites) |
 //!
-//! Measured (BENCHMARKS.md, section "tracing"), across 1,000 distinct
-//! sites: a disabled site costs what dynkey's `pr_debug!` costs, about 8x
-//! less than tracing's `debug!` under a global INFO level and 160x less
-//! than one asked on every call (a span directive behind the `reload`
-//! layer); an enabled site costs about 1.3x tracing's own event (its jump
-//! to the out-of-line arm), 1.0x for a site in a hot loop.
+//! Measured (BENCHMARKS.md, section "tracing"; the ranges are two hosts),
+//! across 1,000 distinct sites: a disabled site costs what dynkey's
+//! `pr_debug!` costs, 8x to 14x less than tracing's `debug!` under a global
+//! INFO level and 160x to 300x less than one asked on every call (a span
+//! directive behind the `reload` layer); an enabled site costs 1.3x to 1.7x
+//! tracing's own event (its jump to the out-of-line arm and back), 0.7x to
+//! 1.1x for a site in a hot loop.
 //!
 //! [`layer`] gives tracing no max-level hint, so with dynkey as the only
 //! filter a disabled third-party callsite costs tracing's cached-interest
