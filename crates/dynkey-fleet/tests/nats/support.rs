@@ -303,9 +303,12 @@ pub fn dynkeyd_path() -> PathBuf {
     path
 }
 
-/// The fixture site table every dynkeyd of these tests serves.
+/// The fixture site table every dynkeyd of these tests serves, from
+/// `DYNKEY_FIXTURES` or `../shared/fixtures` next to the workspace.
 pub fn fixture() -> PathBuf {
-    workspace().join("../shared/fixtures/kernel-like.json")
+    std::env::var_os("DYNKEY_FIXTURES")
+        .map_or_else(|| workspace().join("../shared/fixtures"), PathBuf::from)
+        .join("kernel-like.json")
 }
 
 /// A dynkeyd child in the fleet.
