@@ -5,9 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
-fixtures=${DYNKEY_FIXTURES:-../shared/fixtures}
 work=$(mktemp -d)
-start_dynkeyd "$work/dynkeyd.log" --sites "$fixtures/kernel-like.json"
+start_dynkeyd "$work/dynkeyd.log" --sites fixtures/kernel-like.json
 port=$(free_port)
 cat >"$work/prometheus.yml" <<YML
 global:

@@ -8,9 +8,8 @@ promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 python3 -m json.tool deploy/grafana/dynkey.json >/dev/null && echo "deploy/grafana/dynkey.json: valid JSON"
 
-fixtures=${DYNKEY_FIXTURES:-../shared/fixtures}
 log=$(mktemp)
-start_dynkeyd "$log" --sites "$fixtures/kernel-like.json"
+start_dynkeyd "$log" --sites fixtures/kernel-like.json
 trap 'kill $DYNKEYD_PID 2>/dev/null; rm -f "$log"' EXIT
 curl -fsS -d 'module virtio* +p' "http://$DYNKEYD_ADDR/control" >/dev/null
 curl -fsS "http://$DYNKEYD_ADDR/metrics" | promtool check metrics

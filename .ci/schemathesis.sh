@@ -23,8 +23,7 @@ cargo build --quiet --bin dynkeyd
 state=$(mktemp -d)
 log=$(mktemp)
 trap 'kill "$DYNKEYD_PID" 2>/dev/null || true; rm -rf "$state" "$log"' EXIT
-fixtures=${DYNKEY_FIXTURES:-../shared/fixtures}
-start_dynkeyd "$log" --sites "$fixtures/kernel-like.json" --state-dir "$state"
+start_dynkeyd "$log" --sites fixtures/kernel-like.json --state-dir "$state"
 
 "$VENV/bin/st" run proto/openapi.yaml \
     --url "http://$DYNKEYD_ADDR" \

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const FIXTURES = process.env.DYNKEY_FIXTURES || path.resolve(ROOT, '../shared/fixtures');
+export const FIXTURES = path.join(ROOT, 'fixtures');
 export const DYNKEYD = process.env.DYNKEYD || path.join(ROOT, 'target/debug/dynkeyd');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 

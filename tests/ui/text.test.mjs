@@ -103,7 +103,7 @@ test('the live figures come from the metrics dynkeyd serves', () => {
   assert.equal(rate(16, 10, 3), null, 'a restarted server is no negative rate');
 });
 
-test('operations, formats and params read as the listing and DESIGN.md write them', () => {
+test('operations, formats and params read as the listing and the API write them', () => {
   assert.equal(describeOp({ query: 'module virtio_net +p' }), 'module virtio_net +p');
   assert.equal(describeOp({ keys: { A: true, B: false } }), 'key A on, key B off');
   assert.equal(describeOp({ call: 'C', target: 'adler32' }), 'call C = adler32');

@@ -1,6 +1,6 @@
 //! Convergence time of a fleet: from `dynkeyctl apply` to every instance's
 //! status reporting the new revision, for 1, 10 and 50 dynkeyd processes
-//! serving `../shared/fixtures/kernel-like.json` (no demo workers), and the
+//! serving `fixtures/kernel-like.json` (no demo workers), and the
 //! commits each instance made per apply.
 //!
 //! ```text

@@ -1,14 +1,15 @@
-//! Every public vector of `shared/fixtures`, replayed without a server.
+//! Every query vector of `fixtures/` (and of `DYNKEY_FIXTURES`, when set),
+//! replayed without a server.
 //!
 //! The model below is what dynkeyd does with this crate, reduced to data:
 //! a site table from `kernel-like.json`, `POST /control` as parse-then-apply
 //! (all-or-nothing: an error leaves every site alone), `PUT /params` through
 //! [`ClassMap::apply`] with every change applied at once, and the listing
 //! through [`write_row`]. A `class` query matches a site only when the site's
-//! module knows the class through a map's `modules` list (spec 2.6).
+//! module knows the class through a map's `modules` list (as the kernel
+//! resolves `class NAME` per module, `ddebug_find_valid_class`).
 //!
-//! The fixtures are found at `$CARGO_MANIFEST_DIR/../../../shared/fixtures`
-//! or at `$DYNKEY_FIXTURES`; a missing fixture fails the test.
+//! A missing fixture fails the test.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,23 +20,47 @@ use dynkey_query::{
 };
 use serde_json::Value;
 
+/// The repository's fixtures (`fixtures/` at the workspace root).
 fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("DYNKEY_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn load_path(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("fixture {} is required: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
 }
 
 fn load(name: &str) -> Value {
-    let path = fixtures_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "fixture {} is required (set DYNKEY_FIXTURES): {e}",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
+    load_path(&fixtures_dir().join(name))
+}
+
+/// Every vector to replay: the repository's `fixtures/vectors.json`, then
+/// those of every `vectors*.json` in `DYNKEY_FIXTURES` (an extra, outside
+/// set, written against the same site table), if set.
+fn vectors() -> Vec<Value> {
+    let mut files = vec![fixtures_dir().join("vectors.json")];
+    if let Some(dir) = std::env::var_os("DYNKEY_FIXTURES") {
+        let mut extra: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("DYNKEY_FIXTURES: {e}"))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("vectors") && n.ends_with(".json"))
+            })
+            .collect();
+        extra.sort();
+        files.extend(extra);
+    }
+    files
+        .iter()
+        .flat_map(|f| match load_path(f) {
+            Value::Array(v) => v,
+            _ => panic!("{} is not a list of vectors", f.display()),
+        })
+        .collect()
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -341,11 +366,10 @@ fn fixture_table_is_consistent() {
 }
 
 #[test]
-fn every_public_vector() {
+fn every_vector() {
     let table = Table::load();
-    let vectors = load("vectors-public.json");
-    let vectors = vectors.as_array().expect("a list of vectors");
-    assert!(!vectors.is_empty(), "no vectors");
+    let vectors = vectors();
+    assert!(vectors.len() >= 100, "{} vectors", vectors.len());
     let problems: Vec<String> = vectors.iter().flat_map(|v| run(&table, v)).collect();
     assert!(
         problems.is_empty(),
@@ -356,9 +380,8 @@ fn every_public_vector() {
 }
 
 #[test]
-fn every_public_query_round_trips_through_its_canonical_text() {
-    let vectors = load("vectors-public.json");
-    for v in vectors.as_array().expect("list") {
+fn every_query_round_trips_through_its_canonical_text() {
+    for v in &vectors() {
         for step in v["steps"].as_array().expect("steps") {
             if let Some(body) = step["query"].as_str() {
                 dynkey_query::fuzzing::parse_round_trip(body.as_bytes());

@@ -253,16 +253,8 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_shared_fixture() {
-        let path = std::env::var_os("DYNKEY_FIXTURES")
-            .map_or_else(
-                || {
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("../../../shared/fixtures")
-                },
-                std::path::PathBuf::from,
-            )
-            .join("kernel-like.json");
+    fn reads_the_repository_fixture() {
+        let path = dynkey::__private::dynkey_text::testing::fixtures_dir().join("kernel-like.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("fixture {} is missing: {e}", path.display()));
         let t = parse(&text).unwrap();

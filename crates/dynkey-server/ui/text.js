@@ -36,7 +36,7 @@ export function byteToIndex(text, offset) {
   return text.length;
 }
 
-// The tokenizer's separators (DESIGN.md, the query language): ASCII
+// The tokenizer's separators (as the query parser has them): ASCII
 // whitespace between words, `;` and newline between queries.
 const SPACE = new Set([' ', '\t', '\n', '\v', '\f', '\r']);
 
@@ -115,7 +115,7 @@ export function escapeFormat(format) {
   return `"${format.replace(/[\n\t\r"]/g, (c) => ({ '\n': '\\n', '\t': '\\t', '\r': '\\r', '"': '\\"' })[c])}"`;
 }
 
-/** An operation (DESIGN.md: one JSON shape for journal, state and audit)
+/** An operation (one JSON shape for journal, state and audit)
  * in a few words; `siteName(id)` names a site id when the page knows it. */
 export function describeOp(op, siteName = () => null) {
   if (!op || typeof op !== 'object') return String(op);

@@ -12,6 +12,8 @@
 //!   process (for process-wide state: configuration, counters);
 //!   [`child_role`] tells the child what to do, [`child_report`] reads what
 //!   it printed.
+//! - [`fixtures_dir`] and [`vector_files`]: the repository's site table and
+//!   query vectors, plus an outside set named by `DYNKEY_FIXTURES`.
 
 /// Installs the W^X seccomp filter on every thread of the process (it
 /// cannot be removed). Returns the OS error if the kernel refuses.
@@ -199,4 +201,55 @@ pub fn child_report<T>(out: &std::process::Output, parse: impl Fn(&str) -> Optio
                 String::from_utf8_lossy(&out.stderr)
             )
         })
+}
+
+/// The repository's fixtures (`fixtures/` at the workspace root): the
+/// site table `kernel-like.json` and the query vectors `vectors.json`.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// The vector files to replay: the repository's `fixtures/vectors.json`,
+/// then every `vectors*.json` in the directory `DYNKEY_FIXTURES` names, if
+/// set (an extra, outside set, by name). Outside vectors run against the
+/// repository's site table, so a `kernel-like.json` beside them must be
+/// the same table: this panics when it differs, and when a file is missing.
+pub fn vector_files() -> Vec<std::path::PathBuf> {
+    let ours = fixtures_dir();
+    let mut files = vec![ours.join("vectors.json")];
+    if let Some(dir) = std::env::var_os("DYNKEY_FIXTURES") {
+        let dir = std::path::PathBuf::from(dir);
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("DYNKEY_FIXTURES={}: {e}", dir.display()));
+        let mut extra: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("vectors") && n.ends_with(".json"))
+            })
+            .collect();
+        extra.sort();
+        let table = dir.join("kernel-like.json");
+        if let Ok(theirs) = std::fs::read(&table) {
+            let mine =
+                std::fs::read(ours.join("kernel-like.json")).expect("fixtures/kernel-like.json");
+            let squeeze = |b: &[u8]| -> Vec<u8> {
+                b.iter()
+                    .copied()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .collect()
+            };
+            assert!(
+                squeeze(&theirs) == squeeze(&mine),
+                "{} differs from fixtures/kernel-like.json: outside vectors run against the repository's table",
+                table.display()
+            );
+        }
+        files.extend(extra);
+    }
+    for f in &files {
+        assert!(f.is_file(), "vector file {} is missing", f.display());
+    }
+    files
 }

@@ -436,9 +436,7 @@ pub(super) fn render(i: &Inputs) -> String {
     s.push_str(COMMANDS);
     s.push_str("\n\n");
     machine(i, &mut s);
-    s.push_str(
-        "## DESIGN.md performance targets\n\n| target | measured | verdict |\n|---|---|---|\n",
-    );
+    s.push_str("## Performance targets\n\n| target | measured | verdict |\n|---|---|---|\n");
     for t in targets::evaluate(i) {
         let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, t.cell());
     }

@@ -1,4 +1,4 @@
-//! DESIGN.md's performance targets, each checked against the measured
+//! The project's performance targets, each checked against the measured
 //! figures: met, not met (with the gap), or not measured here.
 
 use super::Inputs;
@@ -6,7 +6,7 @@ use super::Inputs;
 /// One target's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    /// The target, as DESIGN.md words it.
+    /// The target, as the project states it.
     pub target: String,
     /// What was measured (ratios, counts).
     pub measured: String,

@@ -303,12 +303,10 @@ pub fn dynkeyd_path() -> PathBuf {
     path
 }
 
-/// The fixture site table every dynkeyd of these tests serves, from
-/// `DYNKEY_FIXTURES` or `../shared/fixtures` next to the workspace.
+/// The fixture site table every dynkeyd of these tests serves (the
+/// repository's `fixtures/kernel-like.json`).
 pub fn fixture() -> PathBuf {
-    std::env::var_os("DYNKEY_FIXTURES")
-        .map_or_else(|| workspace().join("../shared/fixtures"), PathBuf::from)
-        .join("kernel-like.json")
+    workspace().join("fixtures/kernel-like.json")
 }
 
 /// A dynkeyd child in the fleet.

@@ -177,13 +177,9 @@ impl Drop for Server {
     }
 }
 
-/// The shared fixtures directory.
-pub fn fixtures() -> std::path::PathBuf {
-    match std::env::var_os("DYNKEY_FIXTURES") {
-        Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    }
-}
+/// The repository's fixtures directory (`fixtures/`), and the vector
+/// files to replay.
+pub use dynkey::__private::dynkey_text::testing::{fixtures_dir as fixtures, vector_files};
 
 /// A `dynkeyd` process, killed on drop.
 pub struct Daemon {

@@ -44,14 +44,8 @@ pub fn last_json(out: &Output) -> serde_json::Value {
     dynkey_text::testing::child_report(out, |text| serde_json::from_str(text).ok())
 }
 
-/// The shared fixtures directory (`DYNKEY_FIXTURES` or `../shared/fixtures`
-/// beside the checkout). A missing fixture fails the test.
-pub fn fixtures() -> std::path::PathBuf {
-    match std::env::var_os("DYNKEY_FIXTURES") {
-        Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    }
-}
+/// The repository's fixtures directory (`fixtures/`).
+pub use dynkey_text::testing::{fixtures_dir as fixtures, vector_files};
 
 /// A fixture file, parsed.
 pub fn fixture_json(name: &str) -> serde_json::Value {
