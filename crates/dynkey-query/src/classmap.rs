@@ -1,4 +1,5 @@
-//! Class params: a written number becomes per-class flag changes (spec 7.3).
+//! Class params: a written number becomes per-class flag changes, as in the
+//! kernel's `param_set_dyndbg_classes` (lib/dynamic_debug.c).
 //!
 //! The kernel turns `echo 0x14 > drm.debug` into one `class NAME +p` or
 //! `class NAME -p` query per bit that differs from the stored value. Here

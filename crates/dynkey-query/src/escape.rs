@@ -1,4 +1,4 @@
-//! Backslash escapes of `format` values (spec 3.3), both ways.
+//! Backslash escapes of `format` values, both ways.
 //!
 //! The kernel unescapes a `format` value with `string_unescape_inplace(arg,
 //! UNESCAPE_SPACE | UNESCAPE_OCTAL | UNESCAPE_SPECIAL)`: `\n \r \t \v \f`,

@@ -1,6 +1,7 @@
 //! Flags (`p m f l t s`) and the operations of a flags word (`+ - =`).
 //!
-//! Bits follow the kernel's layout (spec 1.2) so a value can be compared with
+//! Bits follow the kernel's layout (`_DPRINTK_FLAGS_*` in
+//! include/linux/dynamic_debug.h) so a value can be compared with
 //! a kernel listing by eye; display order is the kernel's `p m f s l t`,
 //! whatever the input order, and `_` is the empty set. Only `p` turns output
 //! on (it is the patched key); the others are decorations.

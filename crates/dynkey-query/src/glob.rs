@@ -1,4 +1,4 @@
-//! The kernel's glob (`match_wildcard` in lib/parser.c, spec 3.1).
+//! The kernel's glob (`match_wildcard` in lib/parser.c).
 //!
 //! `*` matches any run of characters, `/` included; `?` matches exactly one
 //! character; everything else matches itself, case-sensitively; the match is

@@ -10,10 +10,10 @@
 //!
 //! # Why the kernel's rules, and which ones differ
 //!
-//! The behaviour follows the kernel (`lib/dynamic_debug.c`, described in
-//! the project's `dyndbg-spec.md`) down to the order of checks, so a bad
-//! query reports the category the kernel would. DESIGN.md decides where
-//! this service differs:
+//! The behaviour follows the kernel's `lib/dynamic_debug.c` (documented in
+//! `Documentation/admin-guide/dynamic-debug-howto.rst`) down to the order of
+//! checks, so a bad query reports the category the kernel would. It differs
+//! on purpose in these points:
 //!
 //! * a body is all-or-nothing: [`parse`] returns every query or every error
 //!   (one per bad query, with its index and byte offset);
@@ -27,7 +27,7 @@
 //! * `module` patterns match a Rust module path or its crate name;
 //! * the listing escapes `"` as `\"`.
 //!
-//! # Points the references leave open, decided here
+//! # Points the kernel does not settle, decided here
 //!
 //! * Error offsets: see the table in [`QueryError`]'s docs (the
 //!   offending word's first byte; the flags word for an unknown flag; the

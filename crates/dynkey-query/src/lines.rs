@@ -1,4 +1,5 @@
-//! Line ranges: `line N`, `N-M`, `-M`, `N-`, `-` (spec 2.5).
+//! Line ranges: `line N`, `N-M`, `-M`, `N-`, `-` (decimal, optional leading
+//! `+`, bounds inclusive).
 //!
 //! Kept in the kernel's representation (`parse_linerange` in
 //! lib/dynamic_debug.c): two bounds where 0 means "no bound", and an empty or
@@ -125,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn forms_of_spec_2_5() {
+    fn every_range_form() {
         assert_eq!(parse("145"), Ok(range(145, 145)));
         assert_eq!(parse("100-200"), Ok(range(100, 200)));
         assert_eq!(parse("-100"), Ok(range(0, 100)));

@@ -1,4 +1,5 @@
-//! The control listing: the kernel's header and one row per site (spec 4).
+//! The control listing: the kernel's header and one row per site
+//! (`ddebug_proc_show` in lib/dynamic_debug.c).
 //!
 //! A row is `<file>:<line> [<module>]<func> =<flags> "<format>"`, plus
 //! ` class:NAME` for a class'd site. In the format, newline, tab and CR are

@@ -1,4 +1,5 @@
-//! Does a query select a site? (spec 2.6 and 11, with DESIGN.md's rules).
+//! Does a query select a site? The kernel's selection (`ddebug_change` in
+//! lib/dynamic_debug.c), extended with negation and Rust module paths.
 //!
 //! A query is a plain AND of its keywords' tests; a negated keyword inverts
 //! its whole test. The per-keyword tests are public so a caller with an
@@ -56,8 +57,9 @@ impl Query {
     /// * `class`: without `class`, only unclassed sites match (the kernel's
     ///   class protection); with it, only sites of that class. The caller must
     ///   give a site's class as a name its module knows through a class map: then
-    ///   comparing names is the kernel's per-module resolution (spec 2.6), since
-    ///   a module that does not know the name has no site of that class.
+    ///   comparing names equals the kernel's per-module lookup
+    ///   (`ddebug_find_valid_class`), since a module that does not know the
+    ///   name has no site of that class.
     pub fn matches(&self, site: &SiteInfo<'_>) -> bool {
         self.matches_class(site.class)
             && self.matches_module(site.module)

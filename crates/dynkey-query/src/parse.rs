@@ -11,7 +11,8 @@
 //!    (`ddebug_exec_query`);
 //! 5. an odd number of words before it (`ddebug_parse_query`);
 //! 6. pairs left to right; within a pair: unknown keyword, negation
-//!    legality, repeated keyword, value (DESIGN.md, Contract details).
+//!    legality, repeated keyword, value (`ddebug_parse_query`'s order, with
+//!    the negation check added before the repeat check).
 //!
 //! The first bad step ends that query; the other queries are still parsed,
 //! so the caller gets one error per bad query and applies nothing.

@@ -57,7 +57,8 @@ impl FormatPattern {
     }
 
     /// From a value as written in a query (after quote removal and `!`),
-    /// unescaping it first (spec 3.3).
+    /// unescaping it first as the kernel's `string_unescape_inplace` does
+    /// (`\n \r \t \v \f`, 1-3 octal digits, `\" \\ \a \e`).
     pub fn from_value(value: &str) -> FormatPattern {
         FormatPattern::new(&unescape_format(value))
     }
