@@ -238,7 +238,7 @@ pub use stubs::{RuntimeCall, ValueSite};
 
 // Not API: support for this crate's macros, which expand in other crates.
 #[doc(hidden)]
-pub use macros::__assert_key_static;
+pub use macros::{__assert_key_array, __assert_key_static};
 #[doc(hidden)]
 pub use records::__one_copy_per_binary;
 

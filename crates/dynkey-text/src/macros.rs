@@ -59,6 +59,29 @@ macro_rules! branch_likely {
 /// Like [`branch_unlikely!`] for element `$index` (a constant expression)
 /// of a `static` array of [`RawKey`](crate::RawKey)s: lets generated code
 /// (tests, benches) put thousands of distinct sites on distinct keys.
+///
+/// `$keys` must name the array itself (`static KEYS: [RawKey; N]`). The
+/// site refers to the static by symbol and finds key `$index` at
+/// `symbol + $index * size_of::<RawKey>()`, which only an array satisfies:
+/// behind a slice reference (`static KEYS: &[RawKey] = &ARR;`) that address
+/// holds the reference's own bytes, so such a static is refused at compile
+/// time.
+///
+/// ```compile_fail,E0308
+/// use dynkey_text::{RawKey, branch_unlikely_at};
+/// static ARR: [RawKey; 2] = [RawKey::new(false), RawKey::new(false)];
+/// static KEYS: &[RawKey] = &ARR;
+/// fn off() -> bool { branch_unlikely_at!(KEYS, 1) }
+/// ```
+///
+/// Its twin, naming the array, compiles and reads key 1:
+///
+/// ```
+/// use dynkey_text::{RawKey, branch_unlikely_at};
+/// static ARR: [RawKey; 2] = [RawKey::new(false), RawKey::new(false)];
+/// fn off() -> bool { branch_unlikely_at!(ARR, 1) }
+/// assert!(!off());
+/// ```
 #[macro_export]
 macro_rules! branch_unlikely_at {
     ($keys:path, $index:expr) => {
@@ -74,7 +97,7 @@ macro_rules! branch_unlikely_at {
 #[macro_export]
 macro_rules! __site_at {
     ($keys:path, $index:expr, $polarity:literal, $jcc:literal, $on_jump:expr) => {
-        let _: &'static [$crate::RawKey] = &$keys[..];
+        $crate::__assert_key_array(&$keys);
         $crate::__site_asm!(
             $keys,
             {
@@ -93,7 +116,7 @@ macro_rules! __site_at {
 #[macro_export]
 macro_rules! __site_at {
     ($keys:path, $index:expr, "1", $jcc:literal, $on_jump:expr) => {
-        let _: &'static [$crate::RawKey] = &$keys[..];
+        $crate::__assert_key_array(&$keys);
         $crate::__atomic_record!(
             asm,
             $keys,
@@ -224,6 +247,12 @@ macro_rules! __site {
 #[doc(hidden)]
 #[inline(always)]
 pub const fn __assert_key_static<K: crate::KeyStatic>(_: &K) {}
+
+/// Compile-time check that an indexed site names a `static` *array* of
+/// keys (see [`branch_unlikely_at!`]).
+#[doc(hidden)]
+#[inline(always)]
+pub const fn __assert_key_array<const N: usize>(_: &'static [crate::RawKey; N]) {}
 
 /// Defines a link-time value stub: `fn() -> u32` returning `$key`'s state
 /// (1 or 0), called directly.
