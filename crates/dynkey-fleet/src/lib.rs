@@ -68,7 +68,6 @@ pub mod operator;
 pub mod ops;
 pub mod scope;
 pub mod status;
-pub mod time;
 
 pub use error::FleetError;
 pub use nats::NatsArgs;

@@ -24,7 +24,6 @@ use crate::nats::{Conn, NatsArgs, nats_error};
 use crate::ops::{Op, validate_all};
 use crate::scope::Scope;
 use crate::status::{self, Report, Seen};
-use crate::time::rfc3339;
 
 /// A scope's current entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +185,7 @@ impl Operator {
         let script = Script {
             ops,
             author: author(),
-            at: rfc3339(SystemTime::now()),
+            at: dynkey::format_time(SystemTime::now()),
             comment,
         };
         let value = serde_json::to_vec(&script).map_err(|e| FleetError::Nats(e.to_string()))?;
@@ -305,10 +304,7 @@ impl Operator {
         entries
             .into_iter()
             .map(|e| {
-                let stored = e
-                    .created
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
+                let stored = dynkey::format_time(e.created.into());
                 Ok(match e.operation {
                     Operation::Put => Revision {
                         revision: e.revision,

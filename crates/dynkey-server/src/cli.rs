@@ -139,6 +139,7 @@ pub struct Args {
 
     /// Joining a fleet (NATS JetStream KV): `--nats URL --instance ID
     /// --labels k=v,...`, credentials and TLS.
+    #[cfg(feature = "fleet")]
     #[command(flatten)]
     pub fleet: dynkey_fleet::instance::InstanceArgs,
 }
@@ -162,6 +163,7 @@ pub struct Config {
     /// Which hosts and origins browsers may use.
     pub browser: dynkey_server::BrowserPolicy,
     /// The fleet to join, if any.
+    #[cfg(feature = "fleet")]
     pub fleet: Option<dynkey_fleet::instance::InstanceConfig>,
 }
 
@@ -227,9 +229,9 @@ impl Args {
                 ),
             ));
         }
-        let fleet = self.fleet.config();
         Ok(Config {
-            fleet,
+            #[cfg(feature = "fleet")]
+            fleet: self.fleet.config(),
             listen: self.listen,
             sites: self.sites,
             tokens,
@@ -298,6 +300,7 @@ mod tests {
             (&None, &None, false, 2, &None)
         );
         assert!(a.allowed_host.is_empty() && a.allowed_origin.is_empty());
+        #[cfg(feature = "fleet")]
         assert!(a.fleet.config().is_none(), "not in a fleet by default");
         let c = a.resolve(no_env).unwrap();
         assert!(c.tokens.is_empty());
@@ -433,6 +436,7 @@ mod tests {
         assert!(e.to_string().contains("line 2"), "{e}");
     }
 
+    #[cfg(feature = "fleet")]
     #[test]
     fn fleet_options_make_a_fleet_configuration() {
         let c = parse(&[

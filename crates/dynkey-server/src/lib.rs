@@ -49,6 +49,8 @@ mod applier;
 mod auth;
 pub mod demo;
 mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod guard;
 pub mod metrics;
 mod routes;
@@ -65,7 +67,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
-pub use auth::{Token, constant_time_eq, parse_tokens};
+pub use auth::{Token, parse_tokens};
 pub use error::{ApiError, ErrorEntry, MAX_BODY};
 pub use guard::BrowserPolicy;
 pub use serve::{Limits, serve, shutdown_signal};

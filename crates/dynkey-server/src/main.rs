@@ -103,25 +103,13 @@ fn run(config: cli::Config) -> Result<(), Failure> {
         .map_err(|e| Failure::Run(format!("tokio: {e}")))?;
     runtime
         .block_on(async {
-            // The fleet starts from the layers the journal cached, so an
-            // instance that starts while NATS is down serves its last fleet
-            // state (and says so in GET /fleet); the connection is made in
-            // the background.
+            #[cfg(feature = "fleet")]
             let _fleet = match config.fleet.clone() {
-                Some(cfg) => {
-                    let instance = std::sync::Arc::new(
-                        dynkey_fleet::instance::Instance::start(cfg, state.control)
-                            .await
-                            .map_err(|e| std::io::Error::other(format!("fleet: {e}")))?,
-                    );
-                    let view = instance.clone();
-                    state.fleet = Some(std::sync::Arc::new(move || view.view_json()));
-                    let metrics = instance.clone();
-                    dynkey_server::metrics::register_fleet(&state.metrics, move || {
-                        metrics.metrics()
-                    });
-                    Some(instance)
-                }
+                Some(cfg) => Some(
+                    dynkey_server::fleet::join(&mut state, cfg)
+                        .await
+                        .map_err(|e| std::io::Error::other(format!("fleet: {e}")))?,
+                ),
                 None => None,
             };
             let listener = tokio::net::TcpListener::bind(config.listen).await?;

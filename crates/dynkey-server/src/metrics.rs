@@ -3,8 +3,8 @@
 //! [`DynkeyCollector`] is a custom `prometheus::core::Collector`: nothing on
 //! a hot path touches prometheus (a labelled counter costs ~13 ns per
 //! increment); the collector reads dynkey's plain atomics when scraped and
-//! builds the families then. [`ProcessCollector`] adds the usual `process_*`
-//! metrics from `/proc/self`.
+//! builds the families then. The prometheus crate's process collector adds
+//! the usual `process_*` metrics.
 
 use std::collections::HashMap;
 
@@ -141,7 +141,7 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
         .collect()
 }
 
-fn counter(value: f64, pairs: &[(&str, &str)]) -> Metric {
+pub(crate) fn counter(value: f64, pairs: &[(&str, &str)]) -> Metric {
     let mut c = Counter::default();
     c.set_value(value);
     let mut m = Metric::from_label(labels(pairs));
@@ -149,7 +149,7 @@ fn counter(value: f64, pairs: &[(&str, &str)]) -> Metric {
     m
 }
 
-fn gauge(value: f64, pairs: &[(&str, &str)]) -> Metric {
+pub(crate) fn gauge(value: f64, pairs: &[(&str, &str)]) -> Metric {
     let mut g = Gauge::default();
     g.set_value(value);
     let mut m = Metric::from_label(labels(pairs));
@@ -323,235 +323,17 @@ impl Collector for DynkeyCollector {
     }
 }
 
-/// `process_*` metrics read from `/proc/self` (Linux).
-#[derive(Debug)]
-pub struct ProcessCollector {
-    descs: Vec<Desc>,
-}
-
-const PROCESS: &[(&str, &str, MetricType)] = &[
-    (
-        "process_cpu_seconds_total",
-        "Total user and system CPU time spent in seconds.",
-        MetricType::COUNTER,
-    ),
-    (
-        "process_resident_memory_bytes",
-        "Resident memory size in bytes.",
-        MetricType::GAUGE,
-    ),
-    (
-        "process_virtual_memory_bytes",
-        "Virtual memory size in bytes.",
-        MetricType::GAUGE,
-    ),
-    (
-        "process_open_fds",
-        "Number of open file descriptors.",
-        MetricType::GAUGE,
-    ),
-    (
-        "process_threads",
-        "Number of OS threads in the process.",
-        MetricType::GAUGE,
-    ),
-    (
-        "process_start_time_seconds",
-        "Start time of the process since unix epoch in seconds.",
-        MetricType::GAUGE,
-    ),
-];
-
-impl ProcessCollector {
-    /// A collector for this process.
-    pub fn new() -> ProcessCollector {
-        let descs = PROCESS
-            .iter()
-            .map(|(n, h, _)| {
-                Desc::new(n.to_string(), h.to_string(), vec![], HashMap::new())
-                    .expect("valid names")
-            })
-            .collect();
-        ProcessCollector { descs }
-    }
-}
-
-impl Default for ProcessCollector {
-    fn default() -> Self {
-        ProcessCollector::new()
-    }
-}
-
-/// Values from `/proc/self/stat` (fields after the command name).
-fn proc_values() -> Option<[f64; 6]> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Field numbers from proc(5), minus 3 for pid, comm and state.
-    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-    let ticks = 100.0; // USER_HZ on Linux
-    let page = 4096.0;
-    let cpu = (num(11)? + num(12)?) / ticks;
-    let threads = num(17)?;
-    let start_ticks = num(19)?;
-    let vsize = num(20)?;
-    let rss = num(21)? * page;
-    let boot = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("btime ")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })?;
-    let fds = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as f64)
-        .unwrap_or(0.0);
-    Some([cpu, rss, vsize, fds, threads, boot + start_ticks / ticks])
-}
-
-impl Collector for ProcessCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let Some(values) = proc_values() else {
-            return Vec::new();
-        };
-        PROCESS
-            .iter()
-            .zip(values)
-            .map(|((name, help, kind), v)| {
-                let m = if *kind == MetricType::COUNTER {
-                    counter(v, &[])
-                } else {
-                    gauge(v, &[])
-                };
-                let mut mf = MetricFamily::default();
-                mf.set_name(name.to_string());
-                mf.set_help(help.to_string());
-                mf.set_field_type(*kind);
-                mf.set_metric(vec![m]);
-                mf
-            })
-            .collect()
-    }
-}
-
-/// The fleet's metrics (`dynkey_fleet_*`), read at scrape time from the
-/// instance.
-pub struct FleetCollector {
-    read: Box<dyn Fn() -> dynkey_fleet::instance::FleetMetrics + Send + Sync>,
-    descs: Vec<Desc>,
-}
-
-const FLEET: &[(&str, &str, MetricType, &[&str])] = &[
-    (
-        "dynkey_fleet_connected",
-        "1 while the NATS connection is up.",
-        MetricType::GAUGE,
-        &[],
-    ),
-    (
-        "dynkey_fleet_applied_revision",
-        "The revision of each fleet scope in force.",
-        MetricType::GAUGE,
-        &["scope"],
-    ),
-    (
-        "dynkey_fleet_apply_errors_total",
-        "Scope revisions that could not be applied, and rebuilds that failed.",
-        MetricType::COUNTER,
-        &[],
-    ),
-    (
-        "dynkey_fleet_last_apply_timestamp_seconds",
-        "Unix time of the last fleet apply.",
-        MetricType::GAUGE,
-        &[],
-    ),
-    (
-        "dynkey_fleet_watch_restarts_total",
-        "Watch errors survived and watches recreated.",
-        MetricType::COUNTER,
-        &[],
-    ),
-];
-
-impl std::fmt::Debug for FleetCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FleetCollector")
-    }
-}
-
-impl Collector for FleetCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let m = (self.read)();
-        let values: [Vec<Metric>; 5] = [
-            vec![gauge(m.connected as u8 as f64, &[])],
-            m.applied
-                .iter()
-                .map(|(scope, rev)| gauge(*rev as f64, &[("scope", scope)]))
-                .collect(),
-            vec![counter(m.apply_errors_total as f64, &[])],
-            m.last_apply_unix_seconds
-                .map(|t| gauge(t, &[]))
-                .into_iter()
-                .collect(),
-            vec![counter(m.watch_restarts_total as f64, &[])],
-        ];
-        FLEET
-            .iter()
-            .zip(values)
-            .filter(|(_, v)| !v.is_empty())
-            .map(|((name, help, kind, _), v)| {
-                let mut mf = MetricFamily::default();
-                mf.set_name(name.to_string());
-                mf.set_help(help.to_string());
-                mf.set_field_type(*kind);
-                mf.set_metric(v);
-                mf
-            })
-            .collect()
-    }
-}
-
-/// Adds the fleet's metrics to `registry`.
-pub fn register_fleet(
-    registry: &prometheus::Registry,
-    read: impl Fn() -> dynkey_fleet::instance::FleetMetrics + Send + Sync + 'static,
-) {
-    let descs = FLEET
-        .iter()
-        .map(|(n, h, _, l)| {
-            Desc::new(
-                n.to_string(),
-                h.to_string(),
-                l.iter().map(|s| s.to_string()).collect(),
-                HashMap::new(),
-            )
-            .expect("valid names")
-        })
-        .collect();
-    registry
-        .register(Box::new(FleetCollector {
-            read: Box::new(read),
-            descs,
-        }))
-        .expect("fleet metrics register once");
-}
-
-/// A registry with both collectors, for `GET /metrics`.
+/// A registry with dynkey's and the process's collectors, for `GET /metrics`.
 pub fn registry(control: Control) -> prometheus::Registry {
     let r = prometheus::Registry::new();
     r.register(Box::new(DynkeyCollector::new(control)))
         .expect("dynkey metrics register once");
-    r.register(Box::new(ProcessCollector::new()))
-        .expect("process metrics register once");
+    // The prometheus crate's own process collector reads /proc/self with
+    // the system's clock tick and page size.
+    r.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))
+    .expect("process metrics register once");
     r
 }
 

@@ -25,7 +25,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::op::{Op, format_time, parse_time};
+use crate::op::Op;
+use crate::time::{format_time, parse_time};
 
 /// Entries kept in memory (and read back from the file).
 pub const AUDIT_KEEP: usize = 10_000;

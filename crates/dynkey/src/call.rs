@@ -1,49 +1,15 @@
-//! Named static calls: patchable function pointers. Switching one is in
-//! `code.rs`.
+//! Named static calls: patchable function pointers, and switching them.
+//!
+//! Switching a call from code is an operation of the local layer, like a
+//! key change (see `key.rs`): one commit, never journaled, never undone by
+//! a rebuild.
 
-use dynkey_text::{LinkCall, RawCall};
+use dynkey_text::LinkCall;
 
-/// What `GET /keys` and the registry know about a static call.
-#[derive(Debug)]
-pub struct CallDesc {
-    pub(crate) name: &'static str,
-    pub(crate) file: &'static str,
-    pub(crate) line: u32,
-    pub(crate) targets: &'static [&'static str],
-    pub(crate) raw: &'static RawCall,
-}
-
-impl CallDesc {
-    #[doc(hidden)]
-    pub const fn __new(
-        name: &'static str,
-        file: &'static str,
-        line: u32,
-        targets: &'static [&'static str],
-        raw: &'static RawCall,
-    ) -> Self {
-        CallDesc {
-            name,
-            file,
-            line,
-            targets,
-            raw,
-        }
-    }
-
-    /// The index of the target named `target` (its full path as written, or
-    /// its last path segment).
-    pub(crate) fn target_index(&self, target: &str) -> Option<usize> {
-        self.targets
-            .iter()
-            .position(|t| *t == target || t.rsplit("::").next() == Some(target))
-    }
-
-    pub(crate) fn target_name(&self, i: usize) -> &'static str {
-        let t = self.targets[i];
-        t.rsplit("::").next().unwrap_or(t)
-    }
-}
+use crate::control::control;
+use crate::error::Error;
+use crate::op::Op;
+use crate::records::CallDesc;
 
 /// A static call: callers go through a link-time stub (a direct `call`)
 /// that jumps to the current target; switching targets rewrites the stub.
@@ -85,6 +51,27 @@ impl<F: Copy> StaticCall<F> {
     /// The registered targets, as written.
     pub fn targets(&self) -> &'static [&'static str] {
         self.desc.targets
+    }
+
+    /// Switches to the `index`-th registered target: one commit.
+    pub fn set_target(&self, index: usize) -> Result<(), Error> {
+        let target = self
+            .targets()
+            .get(index)
+            .ok_or_else(|| Error::UnknownTarget {
+                call: self.name().into(),
+                target: index.to_string(),
+                targets: self.targets().to_vec(),
+            })?;
+        self.set_target_by_name(target)
+    }
+
+    /// Switches to the target named `target` (as written, or its last path
+    /// segment).
+    pub fn set_target_by_name(&self, target: &str) -> Result<(), Error> {
+        control()
+            .apply_code(vec![Op::call(self.name(), target)])
+            .map(drop)
     }
 }
 

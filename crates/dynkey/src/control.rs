@@ -1,115 +1,35 @@
-//! The control surface: every change, from code or from an operator.
+//! The control surface: [`Control`] and every one of its methods, in one
+//! place. What a method does at length lives with its subject (the engine,
+//! the views, run-time registration, tracing rows); here it is one call.
 //!
-//! Each method turns its request into [`Op`]s and hands them to the engine
-//! through the batcher, so concurrent requests share one commit. Changes
+//! Each change turns its request into [`Op`]s and hands them to the engine
+//! through group commit, so concurrent requests share one commit. Changes
 //! made in code (`exec`, `set_param`, `set_keys`, `set_call`, and
-//! `StaticKey::enable` and friends in `code.rs`) are operations of the local
-//! layer with [`Source::Code`]: never journaled, never revocable, never
-//! undone by a rebuild. Operators' changes ([`Control::submit`]) are
+//! `StaticKey::enable`, `StaticCall::set_target`, `batch`) are operations of
+//! the local layer with [`Source::Code`]: never journaled, never revocable,
+//! never undone by a rebuild. Operators' changes ([`Control::submit`]) are
 //! journaled when a state directory is attached, audited, may expire, and
 //! can be revoked.
 
+use std::fmt;
 use std::path::Path;
 use std::time::SystemTime;
 
-use dynkey_query::Flags;
-
-use crate::Error;
 use crate::audit::AuditEntry;
-use crate::boot::{State, start};
+use crate::classes::ClassMapSpec;
 use crate::engine::{Actor, Applied, Request, StateCounters};
-use crate::layers::{LocalOp, Source};
+use crate::error::Error;
+use crate::layers::Source;
 use crate::op::{FleetLayer, Op, OpKind};
+use crate::report::{
+    ChangeReport, DRY_RUN_ROWS, DryRun, DryRunRow, ParamReport, RebuildReport, Report, StateView,
+};
+use crate::runtime_sites::{RuntimeSite, SiteSpec};
+use crate::state::{State, start};
 use crate::table::prepare;
-
-/// What `exec` did (`POST /control`'s reply).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Report {
-    /// Queries in the body (empty and comment pieces not counted).
-    pub queries: usize,
-    /// Sum over queries of the sites each matched.
-    pub matched: usize,
-    /// Distinct sites whose flags differ after the body from before.
-    pub changed: usize,
-    /// Rendezvous this request caused (0 or 1).
-    pub rendezvous: usize,
-}
-
-/// What a param write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamReport {
-    /// The param.
-    pub param: String,
-    /// The value stored (masked or clamped), as `param` reads it back.
-    pub value: String,
-    /// Sites whose flags changed.
-    pub changed: usize,
-    /// Rendezvous used (0 or 1).
-    pub rendezvous: usize,
-}
-
-/// What a key or call change did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChangeReport {
-    /// Keys or calls whose state changed.
-    pub changed: usize,
-    /// Rendezvous used (0 or 1).
-    pub rendezvous: usize,
-}
-
-/// What a rebuild did (a revoke, a fleet update, an expiry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RebuildReport {
-    /// Operations revoked (revokes only).
-    pub revoked: usize,
-    /// Sites whose flags changed.
-    pub changed: usize,
-    /// Rendezvous it cost (0 or 1).
-    pub rendezvous: usize,
-}
-
-/// One site that a dry run would change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DryRunRow {
-    /// The site's id.
-    pub id: String,
-    /// Its flags now.
-    pub flags: Flags,
-    /// Its flags after the request.
-    pub new_flags: Flags,
-}
-
-/// What a request would do.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DryRun {
-    /// Queries in the request.
-    pub queries: usize,
-    /// Sum over queries of the sites each matched.
-    pub matched: usize,
-    /// Sites whose flags would change.
-    pub changed: usize,
-    /// Class'd sites that a classless query left alone (the kernel's class
-    /// protection): name their class (`class NAME`) to select them.
-    pub protected: usize,
-    /// The first sites that would change (at most [`DRY_RUN_ROWS`]).
-    pub rows: Vec<DryRunRow>,
-    /// The ids of every site that would change.
-    pub ids: Vec<String>,
-}
-
-/// Rows a dry run lists at most.
-pub const DRY_RUN_ROWS: usize = 100;
-
-/// The layers of desired state, for `GET /state`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StateView {
-    /// The baseline's operations (`DYNKEY_QUERY` and the like).
-    pub baseline: Vec<Op>,
-    /// The fleet layers, in effective order.
-    pub fleet: Vec<FleetLayer>,
-    /// The local operations in force, oldest first.
-    pub local: Vec<LocalOp>,
-}
+use crate::tracing_rows::{TracingRow, TracingSpec};
+use crate::view::{CallInfo, Counters, KeyInfo, ParamInfo, SiteRow};
+use crate::{runtime_sites, tracing_hook, tracing_rows, view};
 
 /// The process's control surface: see [`control`]. Cheap to copy.
 #[derive(Debug, Clone, Copy)]
@@ -136,7 +56,7 @@ pub fn init() -> Result<(), Error> {
 }
 
 impl Control {
-    /// Runs `ops` as one request (all or nothing) through the batcher.
+    /// Runs `ops` as one request (all or nothing) through group commit.
     fn run(&self, ops: Vec<Op>, actor: Actor, source: Source) -> Result<Applied, Error> {
         let queries = ops
             .iter()
@@ -144,7 +64,7 @@ impl Control {
             .count();
         let state = self.state;
         let r = state
-            .batcher
+            .group_commit
             .submit(Request { ops, actor, source }, |reqs| {
                 let mut engine = state.engine();
                 let reg = state.snapshot.load();
@@ -426,38 +346,139 @@ impl Control {
     /// A hash of the effective table (every site's flags, key, call target
     /// and param value): equal on two instances of one build in one state.
     pub fn table_hash(&self) -> u64 {
-        let _engine = self.state.engine();
-        let reg = self.state.snapshot.load();
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut mix = |bytes: &[u8]| {
-            for &b in bytes {
-                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        for s in &reg.sites {
-            mix(s.id.as_bytes());
-            mix(&[s.cs.flags().bits()]);
-        }
-        for k in &reg.keys {
-            mix(k.path().as_bytes());
-            mix(&[k.is_enabled() as u8]);
-        }
-        for c in &reg.calls {
-            mix(c.name.as_bytes());
-            mix(&c.raw.target_index().to_le_bytes());
-        }
-        for m in &reg.classmaps {
-            mix(m.param.as_bytes());
-            mix(&m
-                .value
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .to_le_bytes());
-        }
-        h
+        let _consistent = self.state.engine();
+        view::table_hash(&self.state.snapshot.load())
     }
 
     /// When the next operation expires, if any does.
     pub fn next_expiry(&self) -> Option<SystemTime> {
         self.state.engine().layers.next_expiry()
+    }
+
+    // Registration of sites described by data.
+
+    /// Registers class maps and sites described by data, all or nothing,
+    /// and returns one handle per site (in order).
+    pub fn register(
+        &self,
+        classmaps: Vec<ClassMapSpec>,
+        sites: Vec<SiteSpec>,
+    ) -> Result<Vec<RuntimeSite>, Error> {
+        runtime_sites::register(self.state, classmaps, sites, None)
+    }
+
+    /// Like [`register`](Self::register), allocating the sites' stubs in the
+    /// order `stub_order` gives (a permutation of site indexes) rather than
+    /// in registration order. Benchmarks use it to make stub addresses
+    /// unrelated to the order queries visit sites, as in a real address
+    /// space, which is what the kernel's unsorted queue reacts to.
+    pub fn register_in_stub_order(
+        &self,
+        classmaps: Vec<ClassMapSpec>,
+        sites: Vec<SiteSpec>,
+        stub_order: Option<&[usize]>,
+    ) -> Result<Vec<RuntimeSite>, Error> {
+        runtime_sites::register(self.state, classmaps, sites, stub_order)
+    }
+
+    /// Lists tracing callsites as rows of kind `tracing` (all or none), and
+    /// gives each the effective state of every layer (one commit, with no
+    /// rendezvous: no code tests these rows). A callsite at the place of one
+    /// of dynkey's own callsites is not listed (see [`TracingRow::Own`]).
+    ///
+    /// Fails, registering nothing, when a class is not known to the target
+    /// ([`Error::Invalid`]). Each call lists new rows: callers register each
+    /// tracing callsite once. If the rows cannot get their state (the
+    /// commit failed), they stay listed, off, and the error goes to
+    /// standard error.
+    pub fn register_tracing(&self, specs: Vec<TracingSpec>) -> Result<Vec<TracingRow>, Error> {
+        tracing_rows::register(self.state, specs)
+    }
+
+    /// Calls `hook` after every change that turned a `tracing` row on or
+    /// off, before that change returns, outside dynkey's locks (a tracing
+    /// filter rebuilds tracing's interest cache there). Replaces any
+    /// earlier hook.
+    pub fn on_tracing_change(&self, hook: fn()) {
+        tracing_hook::set_hook(Some(hook));
+    }
+
+    // Reads: the registry snapshot and live values, no control lock.
+
+    /// Rows of kind `tracing`: (off, on).
+    pub fn tracing_rows(&self) -> (u64, u64) {
+        view::tracing_rows(&self.state.snapshot.load())
+    }
+
+    /// A param's stored value (hex for bits, decimal for levels).
+    pub fn param(&self, name: &str) -> Option<String> {
+        view::param(&self.state.snapshot.load(), name)
+    }
+
+    /// Every param and its value.
+    pub fn params(&self) -> Vec<(String, String)> {
+        self.param_infos()
+            .into_iter()
+            .map(|p| (p.name, p.value))
+            .collect()
+    }
+
+    /// Every param with its value and classes.
+    pub fn param_infos(&self) -> Vec<ParamInfo> {
+        view::param_infos(&self.state.snapshot.load())
+    }
+
+    /// The named static keys.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        view::keys(&self.state.snapshot.load())
+    }
+
+    /// The named static calls.
+    pub fn calls(&self) -> Vec<CallInfo> {
+        view::calls(&self.state.snapshot.load())
+    }
+
+    /// Writes the control listing: the header, then one row per callsite in
+    /// registration order (rows of tracing callsites end with
+    /// ` kind:tracing`).
+    pub fn listing(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        view::listing(&self.state.snapshot.load(), out)
+    }
+
+    /// The listing as a string.
+    pub fn listing_string(&self) -> String {
+        let mut s = String::new();
+        let _ = self.listing(&mut s);
+        s
+    }
+
+    /// Every callsite, for the JSON listing.
+    pub fn sites(&self) -> Vec<SiteRow> {
+        view::sites(&self.state.snapshot.load())
+    }
+
+    /// Number of registered callsites.
+    pub fn site_count(&self) -> usize {
+        self.state.snapshot.load().sites.len()
+    }
+
+    /// The counters, for metrics.
+    pub fn counters(&self) -> Counters {
+        view::counters(self.state)
+    }
+
+    /// What the patching layer chose.
+    pub fn status(&self) -> Result<dynkey_text::Status, Error> {
+        dynkey_text::status().map_err(Error::Config)
+    }
+
+    /// The configuration error that refuses every change, if there is one
+    /// (an invalid or impossible `DYNKEY_*` setting).
+    pub fn config_error(&self) -> Option<Error> {
+        self.state
+            .boot_errors
+            .iter()
+            .find(|e| matches!(e, Error::Config(_)))
+            .cloned()
     }
 }

@@ -20,10 +20,10 @@
 
 use std::time::Duration;
 
-use crate::Error;
 use crate::audit::{Audit, AuditEntry};
+use crate::error::{Error, StateError};
 use crate::expiry::{Timer, now};
-use crate::journal::{AddRecord, Journal, Record, StateError};
+use crate::journal::{AddRecord, Journal, Record};
 use crate::layers::{Layers, LocalOp, PreparedCache, Source, fold};
 use crate::op::{FleetLayer, Op, OpKind};
 use crate::registry::Registry;

@@ -2,9 +2,9 @@
 //! that name the offending value, and a stable category (`E_*`) per
 //! variant for the HTTP error shape.
 
-use dynkey_query::{ParamError, QueryError};
+use std::path::PathBuf;
 
-pub use crate::journal::StateError;
+use dynkey_query::{ParamError, QueryError};
 
 /// What can go wrong in dynkey.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,6 +161,55 @@ impl Error {
     /// states published, but some thread may run old code until it next
     /// enters the kernel. Clients should not retry such a change.
     pub fn applied(&self) -> bool {
-        matches!(self, Error::Text(e) if crate::table::lagging(e))
+        matches!(self, Error::Text(e) if e.applied_but_may_lag())
     }
+}
+
+/// What can go wrong with a state directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Another process holds the directory.
+    #[error("state directory {dir} is in use by another process{}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// The pid written in its lock file, if readable.
+        holder: Option<u32>,
+    },
+    /// A record before the last one is unreadable.
+    #[error(
+        "{file}: corrupt record at byte {offset}: {reason}; start with recovery to keep the records before it"
+    )]
+    Corrupt {
+        /// The journal file.
+        file: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The journal was written by a format this build does not read.
+    #[error("{file}: journal format version {found}; this build reads version {expected}")]
+    Version {
+        /// The journal file.
+        file: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// An I/O error.
+    #[error("{what} {path}: {reason}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// The directory was given after the state started changing through it.
+    #[error("a state directory is already open ({0})")]
+    AlreadyOpen(PathBuf),
 }

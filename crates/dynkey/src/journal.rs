@@ -18,7 +18,7 @@
 //! - `audit`: the audit log (see `audit.rs`).
 //!
 //! Every append is one `write` and one `fdatasync`: concurrent requests
-//! share it (group commit, `batch.rs`). A crash in the middle of an append
+//! share it (group commit, `group_commit.rs`). A crash in the middle of an append
 //! leaves a *torn tail*: an incomplete or unreadable last record, which
 //! [`Journal::open`] truncates with a log line. A bad record followed by
 //! good ones is corruption, not a crash: opening refuses, naming the file
@@ -39,58 +39,13 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StateError;
 use crate::layers::{LocalOp, Source};
-use crate::op::{FleetLayer, Op, format_time, parse_time};
+use crate::op::{FleetLayer, Op};
+use crate::time::{format_time, parse_time};
 
 /// The format version this build writes and reads.
 pub const JOURNAL_VERSION: u32 = 1;
-
-/// What can go wrong with a state directory.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StateError {
-    /// Another process holds the directory.
-    #[error("state directory {dir} is in use by another process{}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
-    Locked {
-        /// The directory.
-        dir: PathBuf,
-        /// The pid written in its lock file, if readable.
-        holder: Option<u32>,
-    },
-    /// A record before the last one is unreadable.
-    #[error(
-        "{file}: corrupt record at byte {offset}: {reason}; start with recovery to keep the records before it"
-    )]
-    Corrupt {
-        /// The journal file.
-        file: PathBuf,
-        /// Byte offset of the bad record.
-        offset: u64,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The journal was written by a format this build does not read.
-    #[error("{file}: journal format version {found}; this build reads version {JOURNAL_VERSION}")]
-    Version {
-        /// The journal file.
-        file: PathBuf,
-        /// The version found.
-        found: u32,
-    },
-    /// An I/O error.
-    #[error("{what} {path}: {reason}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        reason: String,
-    },
-    /// The directory was given after the state started changing through it.
-    #[error("a state directory is already open ({0})")]
-    AlreadyOpen(PathBuf),
-}
 
 fn io_err<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> StateError + 'p {
     move |e| StateError::Io {
@@ -401,6 +356,7 @@ fn read(path: &Path, file: &mut File, recover: bool) -> Result<(Replayed, u64), 
                     return Err(StateError::Version {
                         file: path.to_path_buf(),
                         found: v.parse().unwrap_or(0),
+                        expected: JOURNAL_VERSION,
                     });
                 }
                 if bad.is_none() {
@@ -525,7 +481,8 @@ mod tests {
             Journal::open(&d, false).unwrap_err(),
             StateError::Version {
                 file: d.join("journal"),
-                found: 7
+                found: 7,
+                expected: JOURNAL_VERSION,
             }
         );
     }

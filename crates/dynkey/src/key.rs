@@ -1,6 +1,18 @@
-//! Named static keys and their branches. Changing a key is in `code.rs`.
+//! Named static keys: the type, its tests (branches) and its changes.
+//!
+//! A change made in code (`enable`, `disable`, `set`) is an operation of
+//! the local layer made by the program itself: it goes through the same
+//! engine as every other change (one commit, at most one rendezvous), is
+//! never journaled (the program makes it again when it runs again), cannot
+//! be revoked, and is never undone by a rebuild: an expiry, a revoke or a
+//! fleet update replays it in its place.
 
 use dynkey_text::{KeyStatic, RawKey};
+
+use crate::control::control;
+use crate::error::Error;
+use crate::op::Op;
+use crate::records::{KeyItem, KeyRef};
 
 /// A named boolean flag whose tests are patched code.
 ///
@@ -79,8 +91,49 @@ impl StaticKey {
         format!("{}:{}", self.file, self.line)
     }
 
-    pub(crate) fn raw(&'static self) -> &'static RawKey {
+    /// Turns the key on: one commit, at most one rendezvous. On return every
+    /// thread takes the enabled path.
+    pub fn enable(&'static self) -> Result<(), Error> {
+        self.set(true)
+    }
+
+    /// Turns the key off.
+    pub fn disable(&'static self) -> Result<(), Error> {
+        self.set(false)
+    }
+
+    /// Sets the key.
+    pub fn set(&'static self, enabled: bool) -> Result<(), Error> {
+        control()
+            .apply_code(vec![Op::keys([(self.path(), enabled)])])
+            .map(drop)
+    }
+
+    /// The record `static_key!` leaves for start-up. Not API.
+    #[doc(hidden)]
+    pub const fn __key_ref(&'static self) -> KeyRef {
+        KeyRef(self)
+    }
+}
+
+impl KeyItem for StaticKey {
+    fn raw(&'static self) -> &'static RawKey {
         &self.raw
+    }
+    fn is_enabled(&self) -> bool {
+        StaticKey::is_enabled(self)
+    }
+    fn default_state(&self) -> bool {
+        self.default
+    }
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn module(&self) -> &'static str {
+        self.module
+    }
+    fn defined_at(&self) -> String {
+        StaticKey::defined_at(self)
     }
 }
 
@@ -101,10 +154,13 @@ impl StaticKey {
 macro_rules! static_key {
     ($(#[$m:meta])* $vis:vis static $name:ident : bool = $default:expr $(;)?) => {
         $(#[$m])*
-        #[unsafe(link_section = "dynkey_keys_v1")]
-        #[used]
         $vis static $name: $crate::StaticKey =
             $crate::StaticKey::__new($default, ::core::stringify!($name), ::core::module_path!(), ::core::file!(), ::core::line!());
+        const _: () = {
+            #[unsafe(link_section = "dynkey_keyrefs_v1")]
+            #[used]
+            static KEY_REF: $crate::__private::KeyRef = $crate::StaticKey::__key_ref(&$name);
+        };
     };
 }
 

@@ -42,7 +42,7 @@ use dynkey_query::{FlagOp, Flags, Query};
 
 use crate::op::{FleetLayer, Op};
 use crate::registry::Registry;
-use crate::table::{Prepared, prepare};
+use crate::table::{Prepared, key_id, prepare};
 
 /// Who made a local operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,9 +162,7 @@ fn selects_superset(later: &Query, q: &Query) -> bool {
 impl Cover {
     fn covers(&self, reg: &Registry, op: &Prepared, next: Option<&Prepared>) -> bool {
         match op {
-            Prepared::Keys(keys) => keys
-                .iter()
-                .all(|(k, _)| self.keys.contains(&(*k as *const _ as usize))),
+            Prepared::Keys(keys) => keys.iter().all(|(k, _)| self.keys.contains(&key_id(*k))),
             Prepared::Call(c, _) => self.calls.contains(&(*c as *const _ as usize)),
             Prepared::Query(queries) => queries.iter().all(|q| {
                 let mut f = Flags::EMPTY;
@@ -193,9 +191,7 @@ impl Cover {
 
     fn add(&mut self, op: &Prepared) {
         match op {
-            Prepared::Keys(keys) => self
-                .keys
-                .extend(keys.iter().map(|(k, _)| *k as *const _ as usize)),
+            Prepared::Keys(keys) => self.keys.extend(keys.iter().map(|(k, _)| key_id(*k))),
             Prepared::Call(c, _) => {
                 self.calls.insert(*c as *const _ as usize);
             }

@@ -125,33 +125,45 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-mod audit;
-mod batch;
-mod boot;
-mod call;
-mod callsite;
-mod classes;
-mod code;
-mod control;
-mod engine;
+// The module map, one floor per group, lowest first (rustfmt sorts each
+// group): a file imports from lower floors and its own, never from a higher
+// one or through lib.rs's re-exports, so the crate reads top-down.
+//
+// Leaves: errors, times, operations, output.
 mod error;
-mod expiry;
-mod journal;
-mod key;
-mod layers;
-#[doc(hidden)]
-pub mod macro_support;
 mod op;
 mod ratelimit;
-mod registry;
-mod runtime_sites;
 pub mod sink;
-mod table;
-#[doc(hidden)]
-pub mod testing;
+mod time;
 mod tracing_hook;
+// What the macros declare, and the registry of it.
+mod callsite;
+mod classes;
+mod records;
+mod registry;
+// Desired state: tables over the registry, layers, journal, audit, expiry.
+mod audit;
+mod engine;
+mod expiry;
+mod group_commit;
+mod journal;
+mod layers;
+mod table;
+// The process-wide state and what reads it.
+mod report;
+mod runtime_sites;
+mod state;
 mod tracing_rows;
 mod view;
+// The control surface, and the handles changed in code through it.
+mod batch;
+mod call;
+mod control;
+mod key;
+#[doc(hidden)]
+pub mod macro_support;
+#[doc(hidden)]
+pub mod testing;
 
 /// Long-form documentation.
 pub mod docs {
@@ -164,14 +176,11 @@ pub mod docs {
 }
 
 pub use audit::{AUDIT_KEEP, AuditEntry};
-pub use call::{CallDesc, StaticCall};
+pub use batch::{Batch, batch};
+pub use call::StaticCall;
 pub use callsite::{Callsite, FuncName};
 pub use classes::{Class, ClassMapDesc, ClassMapSpec};
-pub use code::{Batch, batch};
-pub use control::{
-    ChangeReport, Control, DRY_RUN_ROWS, DryRun, DryRunRow, ParamReport, RebuildReport, Report,
-    StateView, control, init,
-};
+pub use control::{Control, control, init};
 pub use dynkey_query::{ClassMapKind, FlagOp, Flags, MAX_BODY, QueryError};
 /// The patching layer's error, as [`Error::Text`] and [`Error::Config`] carry it.
 pub use dynkey_text::Error as TextError;
@@ -184,15 +193,24 @@ pub use error::{Error, StateError};
 pub use journal::JOURNAL_VERSION;
 pub use key::StaticKey;
 pub use layers::{LocalOp, Source};
-pub use op::{FleetLayer, MAX_TTL, Op, OpKind, TtlError, format_time, parse_time, parse_ttl};
+pub use op::{FleetLayer, Op, OpKind};
 pub use ratelimit::{Decision, RateLimit, Window};
+pub use records::CallDesc;
+pub use report::{
+    ChangeReport, DRY_RUN_ROWS, DryRun, DryRunRow, ParamReport, RebuildReport, Report, StateView,
+};
 pub use runtime_sites::{RuntimeSite, SiteSpec};
+pub use time::{
+    DurationError, MAX_TTL, TtlError, format_time, format_time_millis, parse_duration, parse_time,
+    parse_ttl,
+};
 pub use tracing_rows::{TracingRow, TracingSpec};
 pub use view::{CallInfo, Counters, KeyInfo, ParamInfo, RowKind, SiteRow};
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::callsite::func_name;
+    pub use crate::records::KeyRef;
     pub use dynkey_query;
     pub use dynkey_text;
 }

@@ -25,11 +25,13 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::time::{format_time, parse_time, whole_seconds};
 
 /// What an operation changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,10 +91,10 @@ impl Op {
     /// A body of dyndbg queries given as bytes: one that is not UTF-8 is
     /// refused the way the query parser refuses it (`E_BAD_ENCODING` at the
     /// first bad byte).
-    pub fn query_bytes(body: &[u8]) -> Result<Op, crate::Error> {
+    pub fn query_bytes(body: &[u8]) -> Result<Op, crate::error::Error> {
         match std::str::from_utf8(body) {
             Ok(text) => Ok(Op::query(text)),
-            Err(_) => Err(crate::Error::Query(
+            Err(_) => Err(crate::error::Error::Query(
                 dynkey_query::parse(body).err().unwrap_or_default(),
             )),
         }
@@ -140,74 +142,6 @@ impl Op {
     pub fn expired(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
-}
-
-/// `t` rounded down to a whole second since the epoch.
-pub(crate) fn whole_seconds(t: SystemTime) -> SystemTime {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-}
-
-/// RFC 3339 in UTC with whole seconds: `2026-11-28T10:00:00Z`.
-pub fn format_time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-/// Parses RFC 3339 (UTC, `Z`); fractions of a second are dropped.
-pub fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339(s).ok().map(whole_seconds)
-}
-
-/// The longest ttl accepted: 30 days.
-pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// Why a ttl was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ttl {value:?}: {reason}")]
-pub struct TtlError {
-    /// The value given.
-    pub value: String,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-/// Parses a ttl: `^[1-9][0-9]*[smh]?$` (plain numbers are seconds), at
-/// most [`MAX_TTL`].
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(dynkey::parse_ttl("90s").unwrap(), Duration::from_secs(90));
-/// assert_eq!(dynkey::parse_ttl("10m").unwrap(), Duration::from_secs(600));
-/// assert_eq!(dynkey::parse_ttl("2h").unwrap(), Duration::from_secs(7200));
-/// assert_eq!(dynkey::parse_ttl("45").unwrap(), Duration::from_secs(45));
-/// assert!(dynkey::parse_ttl("0").is_err());
-/// assert!(dynkey::parse_ttl("1d").is_err());
-/// assert!(dynkey::parse_ttl("721h").is_err(), "more than 30 days");
-/// ```
-pub fn parse_ttl(value: &str) -> Result<Duration, TtlError> {
-    let bad = |reason| TtlError {
-        value: value.into(),
-        reason,
-    };
-    let (digits, unit) = match value.as_bytes().last() {
-        Some(b's') => (&value[..value.len() - 1], 1),
-        Some(b'm') => (&value[..value.len() - 1], 60),
-        Some(b'h') => (&value[..value.len() - 1], 3600),
-        _ => (value, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
-        return Err(bad(
-            "expected a positive whole number of seconds, optionally with s, m or h (90s, 10m, 2h)",
-        ));
-    }
-    let n: u64 = digits.parse().map_err(|_| bad("is too large"))?;
-    let secs = n.checked_mul(unit).ok_or_else(|| bad("is too large"))?;
-    if secs > MAX_TTL.as_secs() {
-        return Err(bad("is longer than 30 days"));
-    }
-    Ok(Duration::from_secs(secs))
 }
 
 /// One fleet scope's script, as an instance applies it: the fleet layers
@@ -318,7 +252,7 @@ impl<'de> Deserialize<'de> for Op {
                         "keys" => keys.replace(map.next_value::<KeyList>()?.0).is_some(),
                         "expires_at" => {
                             let s: String = map.next_value()?;
-                            let t = parse_time(&s).ok_or_else(|| {
+                            let t = parse_time(&s).map(whole_seconds).ok_or_else(|| {
                                 de::Error::custom(format!(
                                     "expires_at {s:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z"
                                 ))
@@ -405,6 +339,7 @@ impl fmt::Display for Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn round_trip(json: &str) {
         let op: Op = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
@@ -446,34 +381,12 @@ mod tests {
     }
 
     #[test]
-    fn ttls_follow_the_grammar() {
-        assert_eq!(parse_ttl("1").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_ttl("720h").unwrap(), MAX_TTL);
-        assert_eq!(parse_ttl("2592000").unwrap(), MAX_TTL);
-        for bad in [
-            "",
-            "s",
-            "0",
-            "0s",
-            "01m",
-            "-5",
-            "5 m",
-            "5M",
-            "1.5h",
-            "2592001",
-            "1d",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_ttl(bad).is_err(), "{bad:?} must be refused");
-        }
-    }
-
-    #[test]
-    fn times_are_whole_seconds_in_utc() {
+    fn expiry_is_whole_seconds() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_000_999);
-        let s = format_time(t);
-        assert_eq!(s, "2026-09-21T14:13:20Z");
-        assert_eq!(parse_time(&s), Some(whole_seconds(t)));
-        assert!(Op::query("+p").expiring_at(t).expired(whole_seconds(t)));
+        let op = Op::query("+p").expiring_at(t);
+        assert_eq!(op.expires_at, Some(whole_seconds(t)));
+        assert!(op.expired(whole_seconds(t)));
+        let json = serde_json::to_string(&op).unwrap();
+        assert!(json.contains("2026-09-21T14:13:20Z"), "{json}");
     }
 }

@@ -19,10 +19,9 @@ use std::sync::atomic::AtomicU64;
 
 use dynkey_query::{ClassMap, Query, SiteInfo, crate_name};
 
-use crate::call::CallDesc;
 use crate::callsite::Callsite;
 use crate::classes::covers;
-use crate::key::StaticKey;
+use crate::records::{CallDesc, KeyItem};
 
 /// Stands in for the class of a site whose module knows no such class: no
 /// query word can contain a newline, so no `class` query can select it.
@@ -117,7 +116,7 @@ pub(crate) struct Registry {
     by_func: HashMap<&'static str, Vec<u32>>,
     by_class: HashMap<&'static str, Vec<u32>>,
     by_id: HashMap<Box<str>, u32>,
-    pub keys: Vec<&'static StaticKey>,
+    pub keys: Vec<&'static dyn KeyItem>,
     pub calls: Vec<&'static CallDesc>,
     pub classmaps: Vec<Arc<ClassMapEntry>>,
 }
@@ -126,7 +125,7 @@ impl Registry {
     /// Builds the indexes over `sites` (in order).
     pub fn new(
         sites: Vec<SitePart>,
-        keys: Vec<&'static StaticKey>,
+        keys: Vec<&'static dyn KeyItem>,
         calls: Vec<&'static CallDesc>,
         classmaps: Vec<Arc<ClassMapEntry>>,
     ) -> Registry {
@@ -274,7 +273,7 @@ impl Registry {
 
     /// The static keys named `name`: an exact `module::NAME` path first,
     /// else every key whose bare name it is.
-    pub fn keys_named(&self, name: &str) -> Vec<&'static StaticKey> {
+    pub fn keys_named(&self, name: &str) -> Vec<&'static dyn KeyItem> {
         let exact: Vec<_> = self
             .keys
             .iter()

@@ -16,11 +16,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 use dynkey_query::{ClassMap, Flags};
 use dynkey_text::ValueSite;
 
-use crate::Error;
 use crate::callsite::{Callsite, FuncName};
 use crate::classes::{ClassMapSpec, covers};
-use crate::control::Control;
+use crate::error::Error;
 use crate::registry::{ClassMapEntry, Origin, Registry};
+use crate::state::State;
 
 /// A site described by data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -219,116 +219,100 @@ fn check_site(i: usize, s: &SiteSpec, maps: &[&ClassMapEntry]) -> Result<(), Err
     Ok(())
 }
 
-impl Control {
-    /// Registers class maps and sites described by data, all or nothing,
-    /// and returns one handle per site (in order).
-    pub fn register(
-        &self,
-        classmaps: Vec<ClassMapSpec>,
-        sites: Vec<SiteSpec>,
-    ) -> Result<Vec<RuntimeSite>, Error> {
-        self.register_in_stub_order(classmaps, sites, None)
-    }
-
-    /// Like [`register`](Self::register), allocating the sites' stubs in the
-    /// order `stub_order` gives (a permutation of site indexes) rather than
-    /// in registration order. Benchmarks use it to make stub addresses
-    /// unrelated to the order queries visit sites, as in a real address
-    /// space, which is what the kernel's unsorted queue reacts to.
-    pub fn register_in_stub_order(
-        &self,
-        classmaps: Vec<ClassMapSpec>,
-        sites: Vec<SiteSpec>,
-        stub_order: Option<&[usize]>,
-    ) -> Result<Vec<RuntimeSite>, Error> {
-        if let Some(order) = stub_order {
-            let mut seen = vec![false; sites.len()];
-            let permutation = order.len() == sites.len()
-                && order
-                    .iter()
-                    .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true));
-            if !permutation {
-                return Err(invalid(
-                    "stub order",
-                    0,
-                    "stub_order",
-                    "is not a permutation of the site indexes",
-                ));
-            }
-        }
-        let state = self.state;
-        let mut engine = state.engine();
-        let old = state.snapshot.load();
-        let new_maps = check_classmaps(&old.classmaps, &classmaps)?;
-        {
-            let all: Vec<&ClassMapEntry> = old
-                .classmaps
+/// Registers class maps and sites described by data, all or nothing (see
+/// [`Control::register_in_stub_order`](crate::Control::register_in_stub_order)).
+pub(crate) fn register(
+    state: &State,
+    classmaps: Vec<ClassMapSpec>,
+    sites: Vec<SiteSpec>,
+    stub_order: Option<&[usize]>,
+) -> Result<Vec<RuntimeSite>, Error> {
+    if let Some(order) = stub_order {
+        let mut seen = vec![false; sites.len()];
+        let permutation = order.len() == sites.len()
+            && order
                 .iter()
-                .map(|a| a.as_ref())
-                .chain(new_maps.iter())
-                .collect();
-            for (i, s) in sites.iter().enumerate() {
-                check_site(i, s, &all)?;
-            }
+                .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true));
+        if !permutation {
+            return Err(invalid(
+                "stub order",
+                0,
+                "stub_order",
+                "is not a permutation of the site indexes",
+            ));
         }
-        let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-        // Sites registered before (by an earlier call, or earlier in this
-        // one) keep their handle; only new ones get a callsite and a stub.
-        let mut fresh: Vec<usize> = Vec::new();
-        let mut first_of: HashMap<&SiteSpec, usize> = HashMap::new();
-        for (i, s) in sites.iter().enumerate() {
-            if !interned.sites.contains_key(s) && *first_of.entry(s).or_insert(i) == i {
-                fresh.push(i);
-            }
-        }
-        let mut callsites: HashMap<usize, &'static Callsite> = HashMap::new();
-        for &i in &fresh {
-            let s = &sites[i];
-            let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
-                interned.get(&s.module),
-                interned.get(&s.file),
-                s.line,
-                interned.get(&s.format),
-                s.class.as_deref().map(|c| interned.get(c)),
-                FuncName::Static(interned.get(&s.func)),
-                None,
-            )));
-            callsites.insert(i, cs);
-        }
-        let in_order: Vec<usize> = (0..sites.len()).collect();
-        let mut stubs: HashMap<usize, ValueSite> = HashMap::new();
-        for &i in stub_order.unwrap_or(&in_order) {
-            if let Some(cs) = callsites.get(&i) {
-                stubs.insert(i, ValueSite::new(cs.key())?);
-            }
-        }
-        let mut parts = old.parts();
-        for &i in &fresh {
-            let cs = callsites[&i];
-            let handle = RuntimeSite {
-                callsite: cs,
-                site: stubs.remove(&i).expect("every new site got a stub"),
-            };
-            interned.sites.insert(sites[i].clone(), handle);
-            parts.push((cs, cs.func(), Origin::Runtime));
-        }
-        let handles: Vec<RuntimeSite> = sites.iter().map(|s| interned.sites[s]).collect();
-        drop(interned);
-        if fresh.is_empty() && new_maps.is_empty() {
-            return Ok(handles);
-        }
-        let mut maps = old.classmaps.clone();
-        maps.extend(new_maps.into_iter().map(Arc::new));
-        let reg = Arc::new(Registry::new(
-            parts,
-            old.keys.clone(),
-            old.calls.clone(),
-            maps,
-        ));
-        state.snapshot.store(reg.clone());
-        // The new sites get the effective state (the baseline's
-        // DYNKEY_QUERY, fleet layers, local operations): one commit.
-        engine.rebuild(&reg)?;
-        Ok(handles)
     }
+    let mut engine = state.engine();
+    let old = state.snapshot.load();
+    let new_maps = check_classmaps(&old.classmaps, &classmaps)?;
+    {
+        let all: Vec<&ClassMapEntry> = old
+            .classmaps
+            .iter()
+            .map(|a| a.as_ref())
+            .chain(new_maps.iter())
+            .collect();
+        for (i, s) in sites.iter().enumerate() {
+            check_site(i, s, &all)?;
+        }
+    }
+    let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    // Sites registered before (by an earlier call, or earlier in this
+    // one) keep their handle; only new ones get a callsite and a stub.
+    let mut fresh: Vec<usize> = Vec::new();
+    let mut first_of: HashMap<&SiteSpec, usize> = HashMap::new();
+    for (i, s) in sites.iter().enumerate() {
+        if !interned.sites.contains_key(s) && *first_of.entry(s).or_insert(i) == i {
+            fresh.push(i);
+        }
+    }
+    let mut callsites: HashMap<usize, &'static Callsite> = HashMap::new();
+    for &i in &fresh {
+        let s = &sites[i];
+        let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
+            interned.get(&s.module),
+            interned.get(&s.file),
+            s.line,
+            interned.get(&s.format),
+            s.class.as_deref().map(|c| interned.get(c)),
+            FuncName::Static(interned.get(&s.func)),
+            None,
+        )));
+        callsites.insert(i, cs);
+    }
+    let in_order: Vec<usize> = (0..sites.len()).collect();
+    let mut stubs: HashMap<usize, ValueSite> = HashMap::new();
+    for &i in stub_order.unwrap_or(&in_order) {
+        if let Some(cs) = callsites.get(&i) {
+            stubs.insert(i, ValueSite::new(cs.key())?);
+        }
+    }
+    let mut parts = old.parts();
+    for &i in &fresh {
+        let cs = callsites[&i];
+        let handle = RuntimeSite {
+            callsite: cs,
+            site: stubs.remove(&i).expect("every new site got a stub"),
+        };
+        interned.sites.insert(sites[i].clone(), handle);
+        parts.push((cs, cs.func(), Origin::Runtime));
+    }
+    let handles: Vec<RuntimeSite> = sites.iter().map(|s| interned.sites[s]).collect();
+    drop(interned);
+    if fresh.is_empty() && new_maps.is_empty() {
+        return Ok(handles);
+    }
+    let mut maps = old.classmaps.clone();
+    maps.extend(new_maps.into_iter().map(Arc::new));
+    let reg = Arc::new(Registry::new(
+        parts,
+        old.keys.clone(),
+        old.calls.clone(),
+        maps,
+    ));
+    state.snapshot.store(reg.clone());
+    // The new sites get the effective state (the baseline's
+    // DYNKEY_QUERY, fleet layers, local operations): one commit.
+    engine.rebuild(&reg)?;
+    Ok(handles)
 }

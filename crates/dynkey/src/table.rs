@@ -19,10 +19,9 @@ use std::sync::atomic::Ordering;
 use dynkey_query::{FlagOp, Flags, Query, parse, parse_param_value};
 use dynkey_text::{Change, IntMap};
 
-use crate::Error;
-use crate::call::CallDesc;
-use crate::key::StaticKey;
+use crate::error::Error;
 use crate::op::OpKind;
+use crate::records::{CallDesc, KeyItem};
 use crate::registry::{Origin, Registry};
 use crate::tracing_hook::tracing_rows_changed;
 
@@ -32,7 +31,7 @@ pub(crate) enum Prepared {
     /// Parsed queries (shared: a parse is kept for bodies that come back).
     Query(std::sync::Arc<[Query]>),
     /// Keys and their new states (later entries win).
-    Keys(Vec<(&'static StaticKey, bool)>),
+    Keys(Vec<(&'static dyn KeyItem, bool)>),
     /// A call and its new target's index.
     Call(&'static CallDesc, usize),
     /// A class map (by index) and the value requested.
@@ -136,7 +135,7 @@ pub(crate) struct Table<'r> {
     flags: IntMap<u32, Flags>,
     /// Sites in first-touched order (the kernel's queue modes react to it).
     order: Vec<u32>,
-    keys: IntMap<usize, (&'static StaticKey, bool)>,
+    keys: IntMap<usize, (&'static dyn KeyItem, bool)>,
     key_order: Vec<usize>,
     calls: IntMap<usize, (&'static CallDesc, usize)>,
     call_order: Vec<usize>,
@@ -183,7 +182,7 @@ impl<'r> Table<'r> {
         }
     }
 
-    fn key(&self, k: &'static StaticKey) -> bool {
+    fn key(&self, k: &'static dyn KeyItem) -> bool {
         match self.keys.get(&key_id(k)) {
             Some((_, on)) => *on,
             None => base_key(self.base, k),
@@ -324,7 +323,7 @@ impl<'r> Table<'r> {
                 ));
             }
         }
-        let keys: Vec<(&'static StaticKey, bool)> = match self.base {
+        let keys: Vec<(&'static dyn KeyItem, bool)> = match self.base {
             Base::Live => self.key_order.iter().map(|id| self.keys[id]).collect(),
             Base::Defaults => self.reg.keys.iter().map(|&k| (k, self.key(k))).collect(),
         };
@@ -355,7 +354,7 @@ impl<'r> Table<'r> {
             match dynkey_text::commit(&changes) {
                 Ok(r) => (r.rendezvous, None),
                 // Written and published, but some thread may lag: record it.
-                Err(e) if lagging(&e) => (1, Some(Error::Text(e))),
+                Err(e) if e.applied_but_may_lag() => (1, Some(Error::Text(e))),
                 // Nothing was written: leave everything as it was.
                 Err(e) => return Err(e.into()),
             }
@@ -393,14 +392,9 @@ pub(crate) struct Committed {
     pub lag: Option<Error>,
 }
 
-/// Whether a commit error came after the change was applied (decided in
-/// one place, by the patching layer).
-pub(crate) fn lagging(e: &dynkey_text::Error) -> bool {
-    e.applied_but_may_lag()
-}
-
-fn key_id(k: &'static StaticKey) -> usize {
-    k as *const StaticKey as usize
+/// A key's identity (its raw key's address), for maps keyed by key.
+pub(crate) fn key_id(k: &'static dyn KeyItem) -> usize {
+    k.raw() as *const dynkey_text::RawKey as usize
 }
 
 fn call_id(c: &'static CallDesc) -> usize {
@@ -414,7 +408,7 @@ fn base_flags(reg: &Registry, base: Base, site: u32) -> Flags {
     }
 }
 
-fn base_key(base: Base, k: &'static StaticKey) -> bool {
+fn base_key(base: Base, k: &'static dyn KeyItem) -> bool {
     match base {
         Base::Live => k.is_enabled(),
         Base::Defaults => k.default_state(),

@@ -1,6 +1,6 @@
 //! The hook a tracing filter registers to hear that a commit changed the
-//! `p` flag of a `tracing` row (see `tracing_rows.rs`), and the guard of the
-//! control lock that calls it.
+//! `p` flag of a `tracing` row (see `tracing_rows.rs`), and when the
+//! control lock's guard (`state.rs`) runs it.
 //!
 //! tracing caches each callsite's interest ("never", "always"): after a
 //! commit turned a tracing row on or off, the filter must make tracing ask
@@ -9,7 +9,7 @@
 //! returned (G2). But not under the control lock: rebuilding the cache
 //! calls the filter for every callsite, and the filter takes the control
 //! lock to register a callsite it has not seen yet. So the guard of the
-//! control lock ([`ControlGuard`]) notes whether commits made under it
+//! control lock (`ControlGuard`, in `state.rs`) notes whether commits made under it
 //! changed tracing rows, releases the lock, and only then runs the hook.
 //!
 //! # Protocol
@@ -17,7 +17,7 @@
 //! 1. `Table::commit` calls [`tracing_rows_changed`] after it published the
 //!    new flags of the rows (the keys' Release stores come first): the
 //!    counter `CHANGED` moves, under the control lock.
-//! 2. [`ControlGuard`] reads `CHANGED` when the lock is taken and again just
+//! 2. `ControlGuard` reads `CHANGED` when the lock is taken and again just
 //!    before it is released (both under the lock, so they see exactly the
 //!    bumps made in between: only commits under the lock bump it). If it
 //!    moved, the guard runs the hook after releasing the lock.
@@ -29,7 +29,7 @@
 //!    started after its commits has completed: the change is visible to
 //!    tracing before the request that made it returns.
 //!
-//! Registering rows ([`ControlGuard::quiet`]) commits their initial state
+//! Registering rows (`ControlGuard::quiet`) commits their initial state
 //! but needs no hook: the filter hands tracing that state directly.
 //!
 //! # Orderings
@@ -40,9 +40,8 @@
 //! state (the keys' own Acquire loads) at least as new as the commits it
 //! covers.
 
-use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 /// Commits that changed a tracing row's `p` flag (bumped under the lock).
 static CHANGED: AtomicU64 = AtomicU64::new(0);
@@ -64,8 +63,16 @@ pub(crate) fn set_hook(hook: Option<fn()>) {
     *HOOK.lock().unwrap_or_else(|e| e.into_inner()) = hook;
 }
 
-/// Runs the hook unless a completed run already covered `target`.
-fn run_hook(target: u64) {
+/// The count of commits that changed tracing rows, read under the control
+/// lock (when it is taken, and just before it is released).
+pub(crate) fn changes_under_lock() -> u64 {
+    // Relaxed: under the lock (see the module docs).
+    CHANGED.load(Ordering::Relaxed)
+}
+
+/// Runs the hook unless a completed run already covered `target`. Called
+/// after the control lock was released.
+pub(crate) fn run_hook(target: u64) {
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
     if *done >= target {
         return;
@@ -77,107 +84,4 @@ fn run_hook(target: u64) {
         hook();
     }
     *done = covered;
-}
-
-/// The control lock's guard: derefs to what the lock protects, and runs
-/// the tracing hook after releasing the lock when commits made under it
-/// changed tracing rows (see the module docs).
-#[derive(Debug)]
-pub(crate) struct ControlGuard<'a, T> {
-    guard: Option<MutexGuard<'a, T>>,
-    start: u64,
-    quiet: bool,
-}
-
-impl<'a, T> ControlGuard<'a, T> {
-    /// Wraps the guard of the control lock, just taken.
-    pub fn new(guard: MutexGuard<'a, T>) -> Self {
-        // Relaxed: under the lock (see the module docs).
-        let start = CHANGED.load(Ordering::Relaxed);
-        ControlGuard {
-            guard: Some(guard),
-            start,
-            quiet: false,
-        }
-    }
-
-    /// Runs no hook on release: for the registration of rows, whose
-    /// initial state the filter gives tracing itself (it is calling
-    /// dynkey from inside tracing, where a rebuild must not start).
-    pub fn quiet(&mut self) {
-        self.quiet = true;
-    }
-}
-
-impl<T> Deref for ControlGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.guard.as_deref().expect("held until dropped")
-    }
-}
-
-impl<T> DerefMut for ControlGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.guard.as_deref_mut().expect("held until dropped")
-    }
-}
-
-impl<T> Drop for ControlGuard<'_, T> {
-    fn drop(&mut self) {
-        // Relaxed: still under the lock.
-        let end = CHANGED.load(Ordering::Relaxed);
-        drop(self.guard.take());
-        if end != self.start && !self.quiet {
-            run_hook(end);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    static LOCK: Mutex<()> = Mutex::new(());
-
-    fn count() {
-        RUNS.fetch_add(1, Ordering::Relaxed);
-    }
-
-    #[test]
-    fn the_hook_runs_after_release_only_when_rows_changed_and_not_quietly() {
-        let _only_test_of_the_hook = LOCK.lock().unwrap();
-        set_hook(Some(count));
-        let m = Mutex::new(0u32);
-        let before = RUNS.load(Ordering::Relaxed);
-        {
-            let mut g = ControlGuard::new(m.lock().unwrap());
-            *g += 1;
-        }
-        assert_eq!(RUNS.load(Ordering::Relaxed), before, "nothing changed");
-        {
-            let _g = ControlGuard::new(m.lock().unwrap());
-            tracing_rows_changed();
-            assert_eq!(RUNS.load(Ordering::Relaxed), before, "not under the lock");
-        }
-        assert_eq!(RUNS.load(Ordering::Relaxed), before + 1, "after release");
-        assert!(m.try_lock().is_ok(), "the lock was released");
-        {
-            let mut g = ControlGuard::new(m.lock().unwrap());
-            g.quiet();
-            tracing_rows_changed();
-        }
-        assert_eq!(RUNS.load(Ordering::Relaxed), before + 1, "quiet");
-        {
-            let _g = ControlGuard::new(m.lock().unwrap());
-            tracing_rows_changed();
-        }
-        assert_eq!(
-            RUNS.load(Ordering::Relaxed),
-            before + 2,
-            "the next run covers the quiet change too"
-        );
-        set_hook(None);
-    }
 }

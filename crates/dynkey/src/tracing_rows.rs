@@ -3,7 +3,7 @@
 //! A tracing callsite (an event or a span, of any crate) exists for dynkey
 //! only once tracing registers it, which happens when it first runs. A
 //! tracing filter (the `dynkey-tracing` crate) then registers it here with
-//! [`Control::register_tracing`]: a [`Callsite`] like any other, with the
+//! [`Control::register_tracing`](crate::Control::register_tracing): a [`Callsite`] like any other, with the
 //! callsite's target as its module, no function name, and its level as its
 //! class, so queries, params, dry runs, the layers and the journal treat it
 //! as any site, and a row registered late gets the effective state, as a
@@ -14,7 +14,7 @@
 //! commit that changes only such rows writes no code and runs no
 //! rendezvous. tracing caches that answer per callsite: after a commit that
 //! changed such rows, dynkey calls the hook given to
-//! [`Control::on_tracing_change`] before the change returns
+//! [`Control::on_tracing_change`](crate::Control::on_tracing_change) before the change returns
 //! (`tracing_hook.rs`), and the filter makes tracing ask again.
 //!
 //! A tracing callsite at the place of one of dynkey's own callsites (same
@@ -25,11 +25,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use crate::Error;
 use crate::callsite::{Callsite, FuncName};
-use crate::control::Control;
+use crate::error::Error;
 use crate::registry::{Origin, Registry};
-use crate::tracing_hook::set_hook;
+use crate::state::State;
 
 /// A tracing callsite, as the filter describes it to dynkey.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,95 +104,62 @@ fn own_site(reg: &Registry, module: &str, file: Option<&str>, line: Option<u32>)
     })
 }
 
-impl Control {
-    /// Lists tracing callsites as rows of kind `tracing` (all or none), and
-    /// gives each the effective state of every layer (one commit, with no
-    /// rendezvous: no code tests these rows). A callsite at the place of one
-    /// of dynkey's own callsites is not listed (see [`TracingRow::Own`]).
-    ///
-    /// Fails, registering nothing, when a class is not known to the target
-    /// ([`Error::Invalid`]). Each call lists new rows: callers register each
-    /// tracing callsite once. If the rows cannot get their state (the
-    /// commit failed), they stay listed, off, and the error goes to
-    /// standard error.
-    pub fn register_tracing(&self, specs: Vec<TracingSpec>) -> Result<Vec<TracingRow>, Error> {
-        let state = self.state;
-        let mut engine = state.engine();
-        // The filter calls this from inside tracing, which must not start
-        // an interest rebuild: it hands tracing the rows' state itself.
-        engine.quiet();
-        let old = state.snapshot.load();
-        let modules: Vec<&'static str> = specs.iter().map(|s| module_word(s.target)).collect();
-        for (i, (s, module)) in specs.iter().zip(&modules).enumerate() {
-            if !old.classmaps.iter().any(|m| m.knows(module, s.class)) {
-                return Err(Error::Invalid {
-                    what: "tracing callsite",
-                    entry: i,
-                    field: "class",
-                    reason: format!(
-                        "{:?} is not a class of any class map covering module {module:?}",
-                        s.class
-                    ),
-                });
-            }
+/// Lists tracing callsites as rows of kind `tracing` (see
+/// [`Control::register_tracing`](crate::Control::register_tracing)).
+pub(crate) fn register(state: &State, specs: Vec<TracingSpec>) -> Result<Vec<TracingRow>, Error> {
+    let mut engine = state.engine();
+    // The filter calls this from inside tracing, which must not start
+    // an interest rebuild: it hands tracing the rows' state itself.
+    engine.quiet();
+    let old = state.snapshot.load();
+    let modules: Vec<&'static str> = specs.iter().map(|s| module_word(s.target)).collect();
+    for (i, (s, module)) in specs.iter().zip(&modules).enumerate() {
+        if !old.classmaps.iter().any(|m| m.knows(module, s.class)) {
+            return Err(Error::Invalid {
+                what: "tracing callsite",
+                entry: i,
+                field: "class",
+                reason: format!(
+                    "{:?} is not a class of any class map covering module {module:?}",
+                    s.class
+                ),
+            });
         }
-        let mut parts = old.parts();
-        let mut rows = Vec::with_capacity(specs.len());
-        for (s, module) in specs.iter().zip(modules) {
-            if let Some(i) = own_site(&old, module, s.file, s.line) {
-                rows.push(TracingRow::Own(old.sites[i as usize].cs));
-                continue;
-            }
-            let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
-                module,
-                s.file.unwrap_or("<unknown>"),
-                s.line.unwrap_or(0),
-                intern(&s.format),
-                Some(s.class),
-                FuncName::Static(""),
-                None,
-            )));
-            parts.push((cs, "", Origin::Tracing));
-            rows.push(TracingRow::Row(cs));
-        }
-        if parts.len() == old.sites.len() {
-            return Ok(rows);
-        }
-        let reg = Arc::new(Registry::new(
-            parts,
-            old.keys.clone(),
-            old.calls.clone(),
-            old.classmaps.clone(),
-        ));
-        state.snapshot.store(reg.clone());
-        // A bad configuration refuses every commit; the rows are listed anyway.
-        if engine.refuse.is_none()
-            && let Err(e) = engine.rebuild(&reg)
-        {
-            eprintln!("dynkey: tracing callsites listed without their state: {e}");
-        }
-        Ok(rows)
     }
-
-    /// Calls `hook` after every change that turned a `tracing` row on or
-    /// off, before that change returns, outside dynkey's locks (a tracing
-    /// filter rebuilds tracing's interest cache there). Replaces any
-    /// earlier hook.
-    pub fn on_tracing_change(&self, hook: fn()) {
-        set_hook(Some(hook));
-    }
-
-    /// Rows of kind `tracing`: (off, on).
-    pub fn tracing_rows(&self) -> (u64, u64) {
-        let reg = self.state.snapshot.load();
-        let mut counts = (0, 0);
-        for s in reg.sites.iter().filter(|s| s.origin == Origin::Tracing) {
-            if s.cs.is_enabled() {
-                counts.1 += 1;
-            } else {
-                counts.0 += 1;
-            }
+    let mut parts = old.parts();
+    let mut rows = Vec::with_capacity(specs.len());
+    for (s, module) in specs.iter().zip(modules) {
+        if let Some(i) = own_site(&old, module, s.file, s.line) {
+            rows.push(TracingRow::Own(old.sites[i as usize].cs));
+            continue;
         }
-        counts
+        let cs: &'static Callsite = Box::leak(Box::new(Callsite::__new(
+            module,
+            s.file.unwrap_or("<unknown>"),
+            s.line.unwrap_or(0),
+            intern(&s.format),
+            Some(s.class),
+            FuncName::Static(""),
+            None,
+        )));
+        parts.push((cs, "", Origin::Tracing));
+        rows.push(TracingRow::Row(cs));
     }
+    if parts.len() == old.sites.len() {
+        return Ok(rows);
+    }
+    let reg = Arc::new(Registry::new(
+        parts,
+        old.keys.clone(),
+        old.calls.clone(),
+        old.classmaps.clone(),
+    ));
+    state.snapshot.store(reg.clone());
+    // A bad configuration refuses every commit; the rows are listed anyway.
+    if engine.refuse.is_none()
+        && let Err(e) = engine.rebuild(&reg)
+    {
+        eprintln!("dynkey: tracing callsites listed without their state: {e}");
+    }
+    Ok(rows)
 }

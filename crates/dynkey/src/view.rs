@@ -8,9 +8,8 @@ use std::sync::atomic::Ordering;
 use dynkey_query::{Flags, LISTING_HEADER, format_param_value, write_row};
 use dynkey_text::{CountersSnapshot, Method, SiteKind};
 
-use crate::Error;
-use crate::control::Control;
-use crate::registry::Origin;
+use crate::registry::{Origin, Registry};
+use crate::state::State;
 
 /// A named static key, as `GET /keys` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,161 +158,161 @@ pub struct Counters {
     pub method: Method,
 }
 
-impl Control {
-    /// A param's stored value (hex for bits, decimal for levels).
-    pub fn param(&self, name: &str) -> Option<String> {
-        let reg = self.state.snapshot.load();
-        reg.classmap(name)
-            .map(|(_, e)| format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)))
-    }
+/// A param's stored value (hex for bits, decimal for levels).
+pub(crate) fn param(reg: &Registry, name: &str) -> Option<String> {
+    reg.classmap(name)
+        .map(|(_, e)| format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)))
+}
 
-    /// Every param and its value.
-    pub fn params(&self) -> Vec<(String, String)> {
-        self.param_infos()
-            .into_iter()
-            .map(|p| (p.name, p.value))
-            .collect()
-    }
+/// Every param with its value and classes.
+pub(crate) fn param_infos(reg: &Registry) -> Vec<ParamInfo> {
+    reg.classmaps
+        .iter()
+        .map(|e| ParamInfo {
+            name: e.param.clone(),
+            value: format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)),
+            kind: e.map.kind.name(),
+            classes: e.map.names.clone(),
+            modules: e.modules.clone(),
+            flags: e.map.flags,
+        })
+        .collect()
+}
 
-    /// Every param with its value and classes.
-    pub fn param_infos(&self) -> Vec<ParamInfo> {
-        let reg = self.state.snapshot.load();
-        reg.classmaps
-            .iter()
-            .map(|e| ParamInfo {
-                name: e.param.clone(),
-                value: format_param_value(e.map.kind, e.value.load(Ordering::Relaxed)),
-                kind: e.map.kind.name(),
-                classes: e.map.names.clone(),
-                modules: e.modules.clone(),
-                flags: e.map.flags,
-            })
-            .collect()
-    }
-
-    /// The named static keys.
-    pub fn keys(&self) -> Vec<KeyInfo> {
-        let reg = self.state.snapshot.load();
-        reg.keys
-            .iter()
-            .map(|k| {
-                let counts = dynkey_text::key_site_counts(k.raw()).unwrap_or([0; 3]);
-                let total: u64 = counts.iter().sum();
-                let kind = SiteKind::ALL
-                    .into_iter()
-                    .max_by_key(|k| counts[*k as usize])
-                    .filter(|_| total > 0)
-                    .unwrap_or(SiteKind::Atomic);
-                KeyInfo {
-                    name: k.name(),
-                    path: k.path(),
-                    module: k.module(),
-                    enabled: k.is_enabled(),
-                    sites: total,
-                    kind,
-                    defined_at: k.defined_at(),
-                }
-            })
-            .collect()
-    }
-
-    /// The named static calls.
-    pub fn calls(&self) -> Vec<CallInfo> {
-        let reg = self.state.snapshot.load();
-        reg.calls
-            .iter()
-            .map(|c| CallInfo {
-                name: c.name,
-                target: c.target_name(c.raw.target_index()),
-                targets: (0..c.targets.len()).map(|i| c.target_name(i)).collect(),
-                defined_at: format!("{}:{}", c.file, c.line),
-            })
-            .collect()
-    }
-
-    /// Writes the control listing: the header, then one row per callsite in
-    /// registration order (rows of tracing callsites end with
-    /// ` kind:tracing`).
-    pub fn listing(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        let reg = self.state.snapshot.load();
-        out.write_str(LISTING_HEADER)?;
-        out.write_char('\n')?;
-        for s in &reg.sites {
-            write_row(out, &s.listing_info(), s.cs.flags())?;
-            if s.origin == Origin::Tracing {
-                // The kernel's format for every other row.
-                out.write_str(" kind:tracing")?;
+/// The named static keys.
+pub(crate) fn keys(reg: &Registry) -> Vec<KeyInfo> {
+    reg.keys
+        .iter()
+        .map(|k| {
+            let counts = dynkey_text::key_site_counts(k.raw()).unwrap_or([0; 3]);
+            let total: u64 = counts.iter().sum();
+            let kind = SiteKind::ALL
+                .into_iter()
+                .max_by_key(|k| counts[*k as usize])
+                .filter(|_| total > 0)
+                .unwrap_or(SiteKind::Atomic);
+            KeyInfo {
+                name: k.name(),
+                path: k.path(),
+                module: k.module(),
+                enabled: k.is_enabled(),
+                sites: total,
+                kind,
+                defined_at: k.defined_at(),
             }
-            out.write_char('\n')?;
+        })
+        .collect()
+}
+
+/// The named static calls.
+pub(crate) fn calls(reg: &Registry) -> Vec<CallInfo> {
+    reg.calls
+        .iter()
+        .map(|c| CallInfo {
+            name: c.name,
+            target: c.target_name(c.raw.target_index()),
+            targets: (0..c.targets.len()).map(|i| c.target_name(i)).collect(),
+            defined_at: format!("{}:{}", c.file, c.line),
+        })
+        .collect()
+}
+
+/// Writes the control listing: the header, then one row per callsite in
+/// registration order (rows of tracing callsites end with ` kind:tracing`).
+pub(crate) fn listing(reg: &Registry, out: &mut impl fmt::Write) -> fmt::Result {
+    out.write_str(LISTING_HEADER)?;
+    out.write_char('\n')?;
+    for s in &reg.sites {
+        write_row(out, &s.listing_info(), s.cs.flags())?;
+        if s.origin == Origin::Tracing {
+            // The kernel's format for every other row.
+            out.write_str(" kind:tracing")?;
         }
-        Ok(())
+        out.write_char('\n')?;
     }
+    Ok(())
+}
 
-    /// The listing as a string.
-    pub fn listing_string(&self) -> String {
-        let mut s = String::new();
-        let _ = self.listing(&mut s);
-        s
-    }
+/// Every callsite, for the JSON listing.
+pub(crate) fn sites(reg: &Registry) -> Vec<SiteRow> {
+    let patched = dynkey_text::status()
+        .map(|s| s.site_kind != SiteKind::Atomic)
+        .unwrap_or(false);
+    reg.sites
+        .iter()
+        .map(|s| SiteRow {
+            id: s.id.to_string(),
+            module: s.cs.module,
+            file: s.cs.file,
+            func: s.func,
+            line: s.cs.line,
+            format: s.cs.format,
+            class: s.cs.class,
+            flags: s.cs.flags(),
+            kind: match (patched, s.origin) {
+                (_, Origin::Tracing) => RowKind::Tracing,
+                (false, _) => RowKind::Atomic,
+                (true, Origin::Runtime) => RowKind::Trampoline,
+                (true, Origin::Compiled) => RowKind::Inline,
+            },
+        })
+        .collect()
+}
 
-    /// Every callsite, for the JSON listing.
-    pub fn sites(&self) -> Vec<SiteRow> {
-        let reg = self.state.snapshot.load();
-        let patched = dynkey_text::status()
-            .map(|s| s.site_kind != SiteKind::Atomic)
-            .unwrap_or(false);
-        reg.sites
-            .iter()
-            .map(|s| SiteRow {
-                id: s.id.to_string(),
-                module: s.cs.module,
-                file: s.cs.file,
-                func: s.func,
-                line: s.cs.line,
-                format: s.cs.format,
-                class: s.cs.class,
-                flags: s.cs.flags(),
-                kind: match (patched, s.origin) {
-                    (_, Origin::Tracing) => RowKind::Tracing,
-                    (false, _) => RowKind::Atomic,
-                    (true, Origin::Runtime) => RowKind::Trampoline,
-                    (true, Origin::Compiled) => RowKind::Inline,
-                },
-            })
-            .collect()
-    }
-
-    /// Number of registered callsites.
-    pub fn site_count(&self) -> usize {
-        self.state.snapshot.load().sites.len()
-    }
-
-    /// The counters, for metrics.
-    pub fn counters(&self) -> Counters {
-        Counters {
-            text: dynkey_text::counters(),
-            queries_ok: self.state.queries_ok.load(Ordering::Relaxed),
-            queries_error: self.state.queries_error.load(Ordering::Relaxed),
-            census: dynkey_text::census().unwrap_or_default(),
-            tracing_rows: self.tracing_rows(),
-            method: dynkey_text::status()
-                .map(|s| s.method)
-                .unwrap_or(Method::None),
+/// Rows of kind `tracing`: (off, on).
+pub(crate) fn tracing_rows(reg: &Registry) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for s in reg.sites.iter().filter(|s| s.origin == Origin::Tracing) {
+        if s.cs.is_enabled() {
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
         }
     }
+    counts
+}
 
-    /// What the patching layer chose.
-    pub fn status(&self) -> Result<dynkey_text::Status, Error> {
-        dynkey_text::status().map_err(Error::Config)
+/// The counters, for metrics.
+pub(crate) fn counters(state: &State) -> Counters {
+    Counters {
+        text: dynkey_text::counters(),
+        queries_ok: state.queries_ok.load(Ordering::Relaxed),
+        queries_error: state.queries_error.load(Ordering::Relaxed),
+        census: dynkey_text::census().unwrap_or_default(),
+        tracing_rows: tracing_rows(&state.snapshot.load()),
+        method: dynkey_text::status()
+            .map(|s| s.method)
+            .unwrap_or(Method::None),
     }
+}
 
-    /// The configuration error that refuses every change, if there is one
-    /// (an invalid or impossible `DYNKEY_*` setting).
-    pub fn config_error(&self) -> Option<Error> {
-        self.state
-            .boot_errors
-            .iter()
-            .find(|e| matches!(e, Error::Config(_)))
-            .cloned()
+/// A hash of the effective table (every site's flags, key, call target
+/// and param value): equal on two instances of one build in one state.
+pub(crate) fn table_hash(reg: &Registry) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for s in &reg.sites {
+        mix(s.id.as_bytes());
+        mix(&[s.cs.flags().bits()]);
     }
+    for k in &reg.keys {
+        mix(k.path().as_bytes());
+        mix(&[k.is_enabled() as u8]);
+    }
+    for c in &reg.calls {
+        mix(c.name.as_bytes());
+        mix(&c.raw.target_index().to_le_bytes());
+    }
+    for m in &reg.classmaps {
+        mix(m.param.as_bytes());
+        mix(&m
+            .value
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes());
+    }
+    h
 }

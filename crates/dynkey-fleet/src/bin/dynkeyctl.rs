@@ -15,9 +15,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use dynkey::parse_duration;
 use dynkey_fleet::buckets::DEFAULT_HEARTBEAT;
 use dynkey_fleet::operator::{Edit, Operator, Revision, Shown};
-use dynkey_fleet::time::parse_duration;
 use dynkey_fleet::{FleetError, NatsArgs, Op, Scope};
 use serde::Serialize;
 use serde_json::json;
@@ -102,7 +102,7 @@ struct Write {
     /// The scope.
     #[arg(long, value_name = "SCOPE")]
     scope: Scope,
-    /// The operations expire after this long (90s, 10m, 2h; at most 30 days).
+    /// The operations expire after this long (90s, 10m, 1h30m, 1d; whole seconds, at most 30 days).
     #[arg(long, value_name = "DURATION", value_parser = ttl_arg)]
     ttl: Option<Duration>,
     /// Why (kept with the revision).

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::buckets;
 use crate::nats::NatsArgs;
 use crate::scope::{InstanceId, Labels};
-use crate::time::parse_duration;
+use dynkey::parse_duration;
 
 /// dynkeyd's fleet options (flatten into its clap parser). Without
 /// `--nats` the instance is not in a fleet.

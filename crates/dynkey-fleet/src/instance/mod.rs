@@ -45,7 +45,6 @@ pub use view::{FleetMetrics, FleetView, ScopeView, disabled_view};
 use crate::docs::StatusDoc;
 use crate::error::FleetError;
 use crate::nats::connect_error;
-use crate::time::rfc3339;
 
 /// A running fleet member. Dropping it stops its tasks.
 pub struct Instance<T: FleetTarget> {
@@ -142,7 +141,10 @@ impl<T: FleetTarget> Instance<T> {
             .map(|l| ScopeView {
                 scope: l.scope.clone(),
                 revision: Some(l.revision),
-                applied_at: state.applied_at.get(&l.scope).map(|t| rfc3339(*t)),
+                applied_at: state
+                    .applied_at
+                    .get(&l.scope)
+                    .map(|t| dynkey::format_time(*t)),
                 error: None,
             })
             .collect();

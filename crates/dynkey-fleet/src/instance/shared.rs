@@ -16,7 +16,6 @@ use crate::docs::{StatusDoc, StatusError};
 use crate::ops::FleetLayer;
 use crate::scope::Scope;
 use crate::status::LIVE_HEARTBEATS;
-use crate::time::rfc3339_millis;
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -85,7 +84,7 @@ impl<T: FleetTarget> Shared<T> {
             rendezvous: counters.rendezvous,
             source: if state.from_nats { "nats" } else { "cache" }.to_string(),
             heartbeat_ms: self.config.heartbeat.as_millis() as u64,
-            at: rfc3339_millis(SystemTime::now()),
+            at: dynkey::format_time_millis(SystemTime::now()),
         }
     }
 

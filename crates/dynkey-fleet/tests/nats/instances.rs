@@ -391,7 +391,7 @@ async fn a_fleet_operation_expires_on_every_instance() {
         .as_str()
         .unwrap()
         .to_string();
-    let at = dynkey_fleet::time::parse_rfc3339(&at).unwrap();
+    let at = dynkey::parse_time(&at).unwrap();
     converged(&url, &[], &["x", "y"]);
     if SystemTime::now() < at {
         for m in &ms {

@@ -240,7 +240,7 @@ async fn operations_keep_command_line_order_and_expiry() {
                 .unwrap()
                 .remove("expires_at")
                 .expect("every op expires");
-            let at = dynkey_fleet::time::parse_rfc3339(at.as_str().unwrap()).unwrap();
+            let at = dynkey::parse_time(at.as_str().unwrap()).unwrap();
             let ttl = at.duration_since(before).unwrap();
             assert!(
                 ttl > Duration::from_secs(85) && ttl <= Duration::from_secs(91),
@@ -549,5 +549,81 @@ async fn status_without_live_instances_is_not_converged() {
         let r = ctl(&url, args);
         assert_eq!(r.code, 1, "{args:?}: {r:?}");
         assert_eq!(r.out, json!({"converged": false, "instances": []}));
+    }
+}
+
+/// One duration parser serves both binaries: a ttl that dynkeyd accepts
+/// (`POST /control?ttl=`) dynkeyctl accepts (`apply --ttl`) with the same
+/// expiry, and one refused by either is refused by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ttl_means_the_same_to_dynkeyd_and_dynkeyctl() {
+    use crate::support::{Dynkeyd, TempDir};
+    let nats = Nats::start(Server::Current);
+    let url = nats.url();
+    init(&url, "5s");
+    let dir = TempDir::new("ttl");
+    let d = Dynkeyd::start(&url, "ttl-1", "", "1s", dir.path(), &[]);
+    let expiry_of = |op: &serde_json::Value| {
+        let at = op["expires_at"].as_str().expect("an expiry");
+        dynkey::parse_time(at).unwrap()
+    };
+    for (ttl, want) in [
+        ("90s", Some(90)),
+        ("10m", Some(600)),
+        ("2h", Some(7200)),
+        ("1h30m", Some(5400)),
+        ("45", Some(45)),
+        ("30d", Some(30 * 86_400)),
+        ("0", None),
+        ("1.5h", None),
+        ("500ms", None),
+        ("31d", None),
+        ("1w", None),
+        ("30m1h", None),
+    ] {
+        let before = std::time::SystemTime::now();
+        let reply: serde_json::Value =
+            serde_json::from_str(&d.post(&format!("/control?ttl={ttl}"), "module virtio_net +p"))
+                .unwrap();
+        let c = ctl(
+            &url,
+            &[
+                "apply",
+                "--scope",
+                "all",
+                "--ttl",
+                ttl,
+                "--query",
+                "module virtio_net +p",
+            ],
+        );
+        let Some(secs) = want else {
+            assert_eq!(
+                reply["errors"][0]["category"], "E_BAD_TTL",
+                "{ttl}: {reply}"
+            );
+            assert_eq!(c.code, 2, "dynkeyctl --ttl {ttl}: {c:?}");
+            continue;
+        };
+        assert_eq!(c.code, 0, "dynkeyctl --ttl {ttl}: {c:?}");
+        let id = reply["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{ttl}: {reply}"));
+        let state = d.get("/state");
+        let local = state["local"].as_array().unwrap();
+        let mine = local.iter().find(|o| o["id"] == id).expect("in force");
+        let show = ctl(&url, &["show", "--scope", "all"]);
+        let ops = show.out["scopes"][0]["ops"].as_array().unwrap();
+        for (who, at) in [
+            ("dynkeyd", expiry_of(mine)),
+            ("dynkeyctl", expiry_of(ops.last().expect("an operation"))),
+        ] {
+            let got = at.duration_since(before).unwrap_or_default();
+            assert!(
+                got + Duration::from_secs(1) >= Duration::from_secs(secs)
+                    && got <= Duration::from_secs(secs + 1),
+                "{who} --ttl {ttl}: expires in {got:?}, want {secs} s"
+            );
+        }
     }
 }

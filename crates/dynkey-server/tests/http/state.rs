@@ -106,7 +106,7 @@ fn ttls_are_checked_and_operations_expire_at_their_time() {
     let _g = sites_lock();
     http_sites();
     let s = Server::start(None);
-    for bad in ["0", "1d", "10M", "-5", "1.5h", "721h", "x"] {
+    for bad in ["0", "1w", "31d", "10M", "-5", "1.5h", "721h", "500ms", "x"] {
         let r = s.post(&format!("/control?ttl={bad}"), b"func http_sites +p");
         assert_eq!(
             (r.status, r.categories()),

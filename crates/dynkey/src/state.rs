@@ -1,4 +1,6 @@
-//! Start-up: the process-wide state, built once, on first use.
+//! The process-wide state behind [`control`](crate::control): built once,
+//! on first use (start-up), and the control lock that serializes every
+//! change ([`ControlGuard`]).
 //!
 //! Building it reads every compiled-in item from its linker section
 //! (`dynkey_callsites_v1`, `dynkey_keys_v1`, `dynkey_calls_v1`,
@@ -20,35 +22,36 @@
 //! library: building there would register `membarrier` under the loader
 //! lock).
 
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwap;
 use dynkey_query::{ClassMap, Flags};
 use dynkey_text::{CodePtr, RawCall};
 
-use crate::Error;
-use crate::batch::Batcher;
-use crate::call::CallDesc;
 use crate::callsite::{Callsite, FuncName};
 use crate::classes::ClassMapDesc;
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::expiry::Timer;
-use crate::key::StaticKey;
+use crate::group_commit::GroupCommit;
 use crate::op::Op;
+use crate::records::{CallDesc, KeyRef, NoKey};
 use crate::registry::{ClassMapEntry, Origin, Registry};
 use crate::table::prepare;
-use crate::tracing_hook::ControlGuard;
+use crate::tracing_hook;
 
 dynkey_text::linker_section!(fn compiled_callsites() -> [Callsite] in "dynkey_callsites_v1",
     sentinel = Callsite::__new("", "", 0, "", None, FuncName::Static(""), None));
-dynkey_text::linker_section!(fn compiled_keys() -> [StaticKey] in "dynkey_keys_v1",
-    sentinel = StaticKey::__new(false, "", "", "", 0));
+dynkey_text::linker_section!(fn compiled_keys() -> [KeyRef] in "dynkey_keyrefs_v1",
+    sentinel = KeyRef(&NO_KEY));
 dynkey_text::linker_section!(fn compiled_calls() -> [CallDesc] in "dynkey_calls_v1",
     sentinel = CallDesc::__new("", "", 0, &[], &SENTINEL_CALL));
 dynkey_text::linker_section!(fn compiled_classmaps() -> [ClassMapDesc] in "dynkey_classmaps_v1",
     sentinel = ClassMapDesc::__new("", dynkey_query::ClassMapKind::DisjointBits, 0, &[], &[], ""));
 
+static NO_KEY: NoKey = NoKey(dynkey_text::RawKey::new(false));
 fn never_called() {}
 static SENTINEL_CALL: RawCall = RawCall::new(&[CodePtr::new(never_called as *const ())]);
 
@@ -58,7 +61,7 @@ pub(crate) struct State {
     pub snapshot: ArcSwap<Registry>,
     /// The control lock: every change goes through it (see `engine.rs`).
     engine: Mutex<Engine>,
-    pub batcher: Batcher,
+    pub group_commit: GroupCommit,
     pub queries_ok: AtomicU64,
     pub queries_error: AtomicU64,
     /// What start-up found wrong, in the order found.
@@ -170,7 +173,8 @@ fn build() -> State {
         .into_iter()
         .map(|cs| (cs, cs.func(), Origin::Compiled))
         .collect();
-    let reg = Registry::new(sites, compiled_keys(), compiled_calls(), class_maps());
+    let keys = compiled_keys().into_iter().map(|r| r.0).collect();
+    let reg = Registry::new(sites, keys, compiled_calls(), class_maps());
 
     let mut errors = Vec::new();
     // Start the patching runtime now, so its choices are made before any
@@ -201,7 +205,7 @@ fn build() -> State {
     State {
         snapshot: ArcSwap::from_pointee(reg),
         engine: Mutex::new(engine),
-        batcher: Batcher::default(),
+        group_commit: GroupCommit::default(),
         queries_ok: AtomicU64::new(0),
         queries_error: AtomicU64::new(0),
         boot_errors: errors,
@@ -219,5 +223,106 @@ extern "C" fn apply_at_start() {
     if dynkey_text::early::env_is_set(c"DYNKEY_QUERY") && dynkey_text::early::single_threaded() {
         // Never unwind out of a constructor.
         let _ = std::panic::catch_unwind(start);
+    }
+}
+
+/// The control lock's guard: derefs to what the lock protects, and runs
+/// the tracing hook after releasing the lock when commits made under it
+/// changed tracing rows (the protocol is in `tracing_hook.rs`).
+#[derive(Debug)]
+pub(crate) struct ControlGuard<'a, T> {
+    guard: Option<MutexGuard<'a, T>>,
+    start: u64,
+    quiet: bool,
+}
+
+impl<'a, T> ControlGuard<'a, T> {
+    /// Wraps the guard of the control lock, just taken.
+    pub fn new(guard: MutexGuard<'a, T>) -> Self {
+        ControlGuard {
+            guard: Some(guard),
+            start: tracing_hook::changes_under_lock(),
+            quiet: false,
+        }
+    }
+
+    /// Runs no hook on release: for the registration of rows, whose
+    /// initial state the filter gives tracing itself (it is calling
+    /// dynkey from inside tracing, where a rebuild must not start).
+    pub fn quiet(&mut self) {
+        self.quiet = true;
+    }
+}
+
+impl<T> Deref for ControlGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_deref().expect("held until dropped")
+    }
+}
+
+impl<T> DerefMut for ControlGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.guard.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl<T> Drop for ControlGuard<'_, T> {
+    fn drop(&mut self) {
+        let end = tracing_hook::changes_under_lock();
+        drop(self.guard.take());
+        if end != self.start && !self.quiet {
+            tracing_hook::run_hook(end);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracing_hook::{set_hook, tracing_rows_changed};
+    use std::sync::atomic::AtomicUsize;
+
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    static LOCK: Mutex<()> = Mutex::new(());
+
+    fn count() {
+        RUNS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn the_hook_runs_after_release_only_when_rows_changed_and_not_quietly() {
+        let _only_test_of_the_hook = LOCK.lock().unwrap();
+        set_hook(Some(count));
+        let m = Mutex::new(0u32);
+        let before = RUNS.load(Ordering::Relaxed);
+        {
+            let mut g = ControlGuard::new(m.lock().unwrap());
+            *g += 1;
+        }
+        assert_eq!(RUNS.load(Ordering::Relaxed), before, "nothing changed");
+        {
+            let _g = ControlGuard::new(m.lock().unwrap());
+            tracing_rows_changed();
+            assert_eq!(RUNS.load(Ordering::Relaxed), before, "not under the lock");
+        }
+        assert_eq!(RUNS.load(Ordering::Relaxed), before + 1, "after release");
+        assert!(m.try_lock().is_ok(), "the lock was released");
+        {
+            let mut g = ControlGuard::new(m.lock().unwrap());
+            g.quiet();
+            tracing_rows_changed();
+        }
+        assert_eq!(RUNS.load(Ordering::Relaxed), before + 1, "quiet");
+        {
+            let _g = ControlGuard::new(m.lock().unwrap());
+            tracing_rows_changed();
+        }
+        assert_eq!(
+            RUNS.load(Ordering::Relaxed),
+            before + 2,
+            "the next run covers the quiet change too"
+        );
+        set_hook(None);
     }
 }
